@@ -1,0 +1,82 @@
+"""The backend protocol shared by SAM 2, the classical backend and third-party models.
+
+A backend opens a *session* on a plane view of a volume. In a session the caller adds prompts on a slice
+and gets that slice's mask and a score back at once, then propagates from the prompted slices forwards and
+backwards, receiving one :class:`SliceResult` at a time (streamed, so a progress bar and cancel work).
+Backends never see MRML; masks are display-oriented 2D arrays of the plane view's slice shape.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, Iterator, Literal
+
+import numpy as np
+
+from SegAssistLib.planes import PlaneView
+from SegAssistLib.prompts import SlicePrompt
+
+Direction = Literal["forward", "backward", "both"]
+
+
+@dataclass
+class SliceResult:
+    """One slice's result for one object: ``mask`` is bool (rows, cols) of the plane view's slice shape;
+    ``score`` is the backend's confidence in [0, 1] (SAM 2: predicted IoU or object presence)."""
+
+    slice_index: int
+    mask: np.ndarray
+    score: float
+    object_id: int = 1
+
+
+class BackendSession(ABC):
+    """Interactive state for one plane view: prompts, cached embeddings, per-object results."""
+
+    def __init__(self, view: PlaneView):
+        self.view = view
+
+    @abstractmethod
+    def add_prompt(self, slice_index: int, prompt: SlicePrompt, object_id: int = 1) -> SliceResult:
+        """Add ``prompt`` for ``object_id`` on ``slice_index`` (accumulating with earlier prompts on that
+        slice) and return that slice's new mask at once."""
+
+    @abstractmethod
+    def propagate(
+        self,
+        direction: Direction = "both",
+        start: int | None = None,
+        max_slices: int | None = None,
+        object_ids: list[int] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> Iterator[SliceResult]:
+        """Yield results slice by slice away from the prompted slices (or from ``start``).
+
+        Stops at the volume's end, after ``max_slices``, when the object is gone, or as soon as
+        ``should_stop()`` returns True (the cancel button).
+        """
+
+    def clear_object(self, object_id: int) -> None:
+        """Forget every prompt of ``object_id`` (default: not supported)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot clear single objects; open a new session.")
+
+    def close(self) -> None:
+        """Release memory held by the session (embeddings, caches)."""
+
+    def __enter__(self) -> "BackendSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Backend(ABC):
+    """A segmentation method. Construct cheaply; load models lazily in :meth:`open_session`."""
+
+    #: Short name used on the command line and in the panel.
+    name: str = ""
+
+    @abstractmethod
+    def open_session(self, view: PlaneView) -> BackendSession:
+        """Start an interactive session on ``view``."""

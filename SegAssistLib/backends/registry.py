@@ -1,0 +1,42 @@
+"""Finding backends by name: built-ins plus any registered under the ``segassist.backends`` entry point."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+from SegAssistLib.errors import BackendError
+
+_BUILTIN = {
+    "classical": "SegAssistLib.backends.classical:ClassicalBackend",
+    "sam2": "SegAssistLib.backends.sam2_backend:Sam2Backend",
+}
+
+
+def available_backends() -> list[str]:
+    """Names of every backend that can be asked for (built-in and registered)."""
+    names = set(_BUILTIN)
+    names.update(ep.name for ep in entry_points(group="segassist.backends"))
+    return sorted(names)
+
+
+def get_backend(name: str, **options: Any):
+    """Instantiate the backend called ``name`` with ``options`` (e.g. ``checkpoint=...`` for SAM 2)."""
+    target = None
+    for ep in entry_points(group="segassist.backends"):
+        if ep.name == name:
+            target = ep.value
+    target = target or _BUILTIN.get(name)
+    if target is None:
+        raise BackendError(f"Unknown backend {name!r}; available: {', '.join(available_backends())}.")
+    module_name, _, attr = target.partition(":")
+    import importlib
+
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except ImportError as exc:
+        raise BackendError(
+            f"Backend {name!r} could not be loaded ({exc}). Install its dependencies, e.g. "
+            "`pip install 'segassist[sam2]'` for SAM 2 (see README)."
+        ) from exc
+    return cls(**options)
