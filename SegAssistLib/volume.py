@@ -154,9 +154,9 @@ class Volume:
         arr = self.array
         return {
             "size_ijk": list(self.size_ijk),
-            "spacing_mm": [float(x) for x in self.spacing],
-            "origin_ras": [float(x) for x in self.origin],
-            "direction_ras": [[float(x) for x in row] for row in self.direction],
+            "spacing_mm": [round(float(x), 9) for x in self.spacing],
+            "origin_ras": [round(float(x), 9) for x in self.origin],
+            "direction_ras": [[round(float(x), 12) + 0.0 for x in row] for row in self.direction],
             "dtype": str(arr.dtype),
             "intensity_range": [float(arr.min()), float(arr.max())] if arr.size else [0.0, 0.0],
             "planes": {

@@ -111,8 +111,6 @@ def read_dicom_file(path: str | os.PathLike) -> Volume:
 
 def _read_enhanced_multiframe(p: Path, ds) -> Volume:
     """Enhanced (multi-frame) CT/MR: frames placed by their per-frame plane positions."""
-    from pydicom.pixels import apply_rescale
-
     from SegAssistLib.io.dicom_series import order_slices
 
     shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else None
@@ -135,11 +133,22 @@ def _read_enhanced_multiframe(p: Path, ds) -> Volume:
     pixels = ds.pixel_array
     if pixels.ndim == 2:
         pixels = pixels[None]
-    try:
-        pixels = apply_rescale(pixels, ds)
-    except Exception:  # no rescale information: keep stored values
-        pass
+    rescale = []
+    for f in frames:
+        try:
+            t = group(f, "PixelValueTransformationSequence")
+            rescale.append((float(t.get("RescaleSlope", 1.0)), float(t.get("RescaleIntercept", 0.0))))
+        except VolumeReadError:
+            rescale.append((float(ds.get("RescaleSlope", 1.0)), float(ds.get("RescaleIntercept", 0.0))))
     array = np.ascontiguousarray(pixels[order])
+    if any(r != (1.0, 0.0) for r in rescale):
+        slopes = np.array([rescale[i][0] for i in order], dtype=np.float64)[:, None, None]
+        intercepts = np.array([rescale[i][1] for i in order], dtype=np.float64)[:, None, None]
+        array = array * slopes + intercepts
+        if np.all(slopes == np.round(slopes)) and np.all(intercepts == np.round(intercepts)):
+            array = array.astype(np.int32 if array.min() < -32768 or array.max() > 32767 else np.int16)
+        else:
+            array = array.astype(np.float32)
     row, col = iops[0][:3], iops[0][3:]
     direction_lps = np.column_stack([row, col, np.cross(row, col)])
     # DICOM PixelSpacing is (row spacing, column spacing) = (j, i).
