@@ -9,6 +9,7 @@ becoming a silently wrong volume.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,15 +61,18 @@ def list_series(folder: str | os.PathLike) -> list[SeriesInfo]:
     if not folder.is_dir():
         raise VolumeReadError(f"{folder}: not a folder.")
     series: dict[str, SeriesInfo] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        ds = _read_header(str(path))
+    paths = sorted(str(p) for p in folder.rglob("*") if p.is_file())
+    # Header parsing is pure Python but file reads release the GIL: two threads overlap them.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        headers = list(pool.map(_read_header, paths))
+    for path, ds in zip(paths, headers):
         if ds is None or "SeriesInstanceUID" not in ds or "ImagePositionPatient" not in ds:
             continue
         info = series.setdefault(
             str(ds.SeriesInstanceUID),
             SeriesInfo(str(ds.SeriesInstanceUID), str(ds.get("SeriesDescription", "")), str(ds.get("Modality", ""))),
         )
-        info.files.append(str(path))
+        info.files.append(path)
         info.headers.append(ds)
     if not series:
         raise VolumeReadError(f"{folder}: no DICOM image series found (is it the right folder?).")

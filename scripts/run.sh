@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# SegAssist set-up and run, for a fresh machine. Idempotent: a second run reinstalls nothing unless
+# pyproject.toml or this script changed.
+#
+#   bash scripts/run.sh demo   # install the core + formats into .venv, run the demo segmentation
+#   bash scripts/run.sh test   # install everything the tests need (torch CPU, sam2, slicer-core), run pytest
+#
+# Extra arguments after `test` go to pytest (e.g. `bash scripts/run.sh test -k planes`).
+# SEGASSIST_VENV picks another virtual environment folder (default: .venv in the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-}"
+shift || true
+case "$mode" in demo|test) ;; *) echo "usage: bash scripts/run.sh demo|test [pytest args...]" >&2; exit 64;; esac
+
+venv="${SEGASSIST_VENV:-.venv}"
+python="${PYTHON:-python3}"
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || { echo "SegAssist needs Python >= 3.10 (found $("$python" --version))" >&2; exit 1; }
+  "$python" -m venv "$venv"
+fi
+py="$venv/bin/python"
+pip() { "$py" -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "is ignored: it is neither" || true; }
+
+stamp="$venv/.segassist-$mode.stamp"
+want="$(cat pyproject.toml scripts/run.sh | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "== installing SegAssist ($mode) into $venv"
+  if [ "$mode" = demo ]; then
+    pip install -e ".[formats]"
+  else
+    # torch first, pinned: unpinned, pip would pull a CUDA build of several GB. sam2's isolated build
+    # would do the same, hence --no-build-isolation --no-deps, with its run-time dependencies listed.
+    pip install "torch==2.13.0"
+    pip install -e ".[formats,slicer,test]" "hydra-core>=1.3.2" "iopath>=0.1.10" "omegaconf==2.3.0" "mpmath==1.3.0"
+    SAM2_BUILD_CUDA=0 pip install --no-build-isolation --no-deps "sam2==1.1.0"
+  fi
+  "$py" -c "import SegAssistLib" || { echo "install failed: SegAssistLib does not import" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
+
+if [ "$mode" = demo ]; then
+  exec "$venv/bin/segassist" demo -o demo-output
+else
+  exec "$py" -m pytest Testing/Python "$@"
+fi
