@@ -66,6 +66,8 @@ class Terminology:
     def from_slicer_string(cls, text: str) -> "Terminology":
         """Parse Slicer's terminology entry string; raises SegAssistError when it is malformed."""
         parts = text.split("~")
+        if len(parts) == 8 and not parts[7]:
+            parts = parts[:7]  # Slicer 5.x's GetTerminologyAsString ends with an empty eighth field
         if len(parts) != 7:
             raise SegAssistError(
                 f"Malformed Slicer terminology entry {text!r}: expected 7 '~'-separated fields, got {len(parts)}."
