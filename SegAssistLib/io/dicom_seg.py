@@ -1,0 +1,273 @@
+"""DICOM Segmentation objects (SEG): write a :class:`Segmentation` that references its source DICOM series,
+and read any binary or fractional SEG (ours or foreign, e.g. pydicom-data's ``liver.dcm``).
+
+highdicom builds and parses the SEG (segment descriptions, frames, functional groups). This module maps
+segments to DICOM segment descriptions (name -> SegmentLabel, terminology -> segmented property codes,
+colour -> RecommendedDisplayCIELabValue, SegAssist id -> TrackingID) and places frames on the grid by their
+per-frame ImagePositionPatient, so a SEG read without its source series still lands where it belongs.
+Overlapping segments are kept: a binary SEG stores each segment's frames separately.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from SegAssistLib.errors import FormatError, GeometryError, SegAssistError
+from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.seg_grid import place_on_grid
+from SegAssistLib.segmentation import DEFAULT_TERMINOLOGY, Code, Segment, Segmentation, Terminology
+from SegAssistLib.volume import LPS_TO_RAS, Volume, ijk_to_ras_matrix
+
+#: DICOM SOP class of Segmentation Storage.
+SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.4"
+
+
+# ---- writing ---------------------------------------------------------------------------------------------
+def _coded(code: Code) -> Any:
+    from highdicom.sr import CodedConcept
+
+    return CodedConcept(value=code.value, scheme_designator=code.scheme, meaning=code.meaning)
+
+
+def _description(number: int, segment: Segment) -> Any:
+    import highdicom as hd
+    from pydicom.uid import generate_uid
+
+    term = segment.terminology or DEFAULT_TERMINOLOGY
+    rgb = [int(round(c * 255)) for c in segment.color]
+    desc = hd.seg.SegmentDescription(
+        segment_number=number,
+        segment_label=segment.name[:64],
+        segmented_property_category=_coded(term.category),
+        segmented_property_type=_coded(term.type),
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+        tracking_uid=generate_uid(),
+        tracking_id=segment.id[:64],
+        anatomic_regions=[_coded(term.anatomic_region)] if term.anatomic_region else None,
+        display_color=hd.color.CIELabColor.from_rgb(*rgb),
+    )
+    # highdicom has no argument for the modifiers; DICOM nests them in the code item they modify.
+    if term.type_modifier is not None:
+        desc.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [_coded(term.type_modifier)]
+    if term.anatomic_region is not None and term.anatomic_region_modifier is not None:
+        desc.AnatomicRegionSequence[0].AnatomicRegionModifierSequence = [_coded(term.anatomic_region_modifier)]
+    return desc
+
+
+def write_dicom_seg(
+    segmentation: Segmentation,
+    path: str | os.PathLike,
+    reference: str | os.PathLike,
+    series_uid: str | None = None,
+    series_description: str = "SegAssist segmentation",
+) -> Path:
+    """Write ``segmentation`` as a binary DICOM SEG referencing the DICOM series in folder ``reference``.
+
+    The segmentation must lie on that series' grid (read it with :func:`SegAssistLib.io.volumes.read_volume`
+    and build the segmentation on it). Frames without any segment are omitted. Written atomically.
+    """
+    import highdicom as hd
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    from SegAssistLib import __version__
+    from SegAssistLib.io.volumes import read_volume
+
+    p = Path(path)
+    if p.suffix.lower() != ".dcm":
+        raise SegAssistError(f"{p}: a DICOM SEG file must end in .dcm.")
+    if len(segmentation) == 0:
+        raise SegAssistError(f"{p}: the segmentation has no segments; nothing to write.")
+    ref = Path(reference)
+    if not ref.is_dir():
+        raise SegAssistError(
+            f"{ref}: writing a DICOM SEG needs --reference, the folder of the DICOM series it was drawn on."
+        )
+    source = read_volume(ref, series_uid)
+    files = source.metadata.get("files")
+    if not files:
+        raise SegAssistError(f"{ref}: the reference must be a series of single-frame DICOM files.")
+    try:
+        source.require_same_grid(segmentation.geometry, "segmentation")
+    except GeometryError as exc:
+        raise GeometryError(f"{p}: cannot reference series in {ref}: {exc}") from None
+    datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    ids = segmentation.segment_ids
+    pixels = np.zeros(segmentation.shape + (len(ids),), dtype=np.uint8)  # (frame=k, row=j, column=i, segment)
+    for n, sid in enumerate(ids):
+        pixels[..., n] = segmentation.mask(sid)
+    if not pixels.any():
+        raise SegAssistError(f"{p}: every segment is empty; a DICOM SEG needs at least one segmented voxel.")
+    seg = hd.seg.Segmentation(
+        source_images=datasets,
+        pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=[_description(n + 1, segmentation.segment(sid)) for n, sid in enumerate(ids)],
+        series_instance_uid=generate_uid(),
+        series_number=int(getattr(datasets[0], "SeriesNumber", 0) or 0) + 1000,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="SegAssist",
+        manufacturer_model_name="SegAssist",
+        software_versions=__version__,
+        device_serial_number="0",
+        series_description=series_description[:64],
+        omit_empty_frames=True,
+    )
+    with atomic_output(p) as tmp:
+        seg.save_as(str(tmp))
+    return p
+
+
+# ---- reading ---------------------------------------------------------------------------------------------
+def _code(item: Any) -> Code:
+    return Code(str(item.CodingSchemeDesignator), str(item.CodeValue), str(item.CodeMeaning))
+
+
+def _first(ds: Any, keyword: str) -> Any | None:
+    seq = ds.get(keyword)
+    return seq[0] if seq else None
+
+
+def _segment_from_description(desc: Any) -> Segment:
+    number = int(desc.SegmentNumber)
+    cat, typ = _first(desc, "SegmentedPropertyCategoryCodeSequence"), _first(desc, "SegmentedPropertyTypeCodeSequence")
+    terminology = None
+    if cat is not None and typ is not None:
+        type_mod = _first(typ, "SegmentedPropertyTypeModifierCodeSequence")
+        region = _first(desc, "AnatomicRegionSequence")
+        region_mod = _first(region, "AnatomicRegionModifierSequence") if region is not None else None
+        terminology = Terminology(
+            _code(cat),
+            _code(typ),
+            _code(type_mod) if type_mod is not None else None,
+            _code(region) if region is not None else None,
+            _code(region_mod) if region_mod is not None else None,
+        )
+    color = (0.5, 0.68, 0.5)
+    if "RecommendedDisplayCIELabValue" in desc:
+        import highdicom as hd
+
+        rgb = hd.color.CIELabColor.from_dicom_value(desc.RecommendedDisplayCIELabValue).to_rgb(clip=True)
+        color = tuple(c / 255.0 for c in rgb)  # type: ignore[assignment]
+    sid = str(desc.get("TrackingID", "") or f"Segment_{number}")
+    name = str(desc.get("SegmentLabel", "") or sid)
+    return Segment(sid, name, color, terminology)
+
+
+def _frame_geometry(seg: Any, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """(orientation (6,), pixel spacing (row, col), LPS positions (n, 3), segment number per frame)."""
+    shared = _first(seg, "SharedFunctionalGroupsSequence")
+    frames = seg.get("PerFrameFunctionalGroupsSequence") or []
+
+    def group(frame: Any, name: str) -> Any:
+        for source in (frame, shared):
+            if source is not None and name in source:
+                return source[name].value[0]
+        raise FormatError(f"{where}: DICOM SEG without {name}; its frames cannot be placed in space.")
+
+    if not frames:
+        raise FormatError(f"{where}: DICOM SEG without per-frame functional groups.")
+    iops = np.array([[float(v) for v in group(f, "PlaneOrientationSequence").ImageOrientationPatient] for f in frames])
+    if np.abs(iops - iops[0]).max() > 1e-3:
+        raise FormatError(f"{where}: SEG frames have different orientations; SegAssist needs one stack of planes.")
+    positions = np.array([[float(v) for v in group(f, "PlanePositionSequence").ImagePositionPatient] for f in frames])
+    spacing = np.array([float(v) for v in group(frames[0], "PixelMeasuresSequence").PixelSpacing])
+    numbers = [int(group(f, "SegmentIdentificationSequence").ReferencedSegmentNumber) for f in frames]
+    return iops[0], spacing, positions, numbers
+
+
+def _own_grid(seg: Any, iop: np.ndarray, pixel_spacing: np.ndarray, positions: np.ndarray, where: str):
+    """The grid spanned by the SEG's own frames: (shape (k, j, i), IJK->RAS, k index of every frame)."""
+    row, col = iop[:3], iop[3:]
+    normal = np.cross(row, col)
+    along = positions @ normal
+    planes = np.unique(np.round(along, 3))
+    measures = _first(_first(seg, "SharedFunctionalGroupsSequence") or {}, "PixelMeasuresSequence")
+    step = None
+    if measures is not None and "SpacingBetweenSlices" in measures:
+        step = float(measures.SpacingBetweenSlices)
+    if len(planes) > 1:
+        gaps = np.diff(planes)
+        step = step if step and step > 0 else float(gaps.min())
+    step = step if step and step > 0 else 1.0
+    k_float = (along - planes[0]) / step
+    k = np.rint(k_float).astype(int)
+    if np.abs(k_float - k).max() > 0.05:
+        raise FormatError(
+            f"{where}: the SEG's frames are not on regular planes {step:g} mm apart; pass --reference with the "
+            "source series so they can be placed on its grid."
+        )
+    inplane = positions - np.outer(along - planes[0], normal)
+    if np.abs(inplane - inplane[0]).max() > 1e-2:
+        raise FormatError(f"{where}: the SEG's frames are shifted within their plane; cannot form one grid.")
+    direction = np.column_stack([row, col, normal])
+    # DICOM PixelSpacing is (row spacing, column spacing) = (j, i).
+    ijk_to_lps = ijk_to_ras_matrix([pixel_spacing[1], pixel_spacing[0], step], inplane[0], direction)
+    shape = (int(k.max()) + 1, int(seg.Rows), int(seg.Columns))
+    return shape, LPS_TO_RAS @ ijk_to_lps, k
+
+
+def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None) -> Segmentation:
+    """Read a DICOM SEG file into a :class:`Segmentation`.
+
+    Masks are placed on ``reference``'s grid (a :class:`Volume`, or a DICOM folder/volume file read with
+    ``read_volume``); without one, on the grid spanned by the SEG's own frames (from their per-frame
+    ImagePositionPatient), which covers only the slices the SEG holds.
+    """
+    import highdicom as hd
+    import pydicom
+
+    p = Path(path)
+    if not p.is_file():
+        raise SegAssistError(f"{p}: no such file.")
+    try:
+        ds = pydicom.dcmread(str(p))
+    except Exception as exc:
+        raise FormatError(f"{p}: not a readable DICOM file ({exc}).") from None
+    if str(ds.get("SOPClassUID", "")) != SEG_SOP_CLASS_UID:
+        raise FormatError(
+            f"{p}: not a DICOM Segmentation (SOP class {ds.get('SOPClassUID', 'missing')}); for images use read_volume."
+        )
+    try:
+        seg = hd.seg.Segmentation.from_dataset(ds, copy=False)
+    except Exception as exc:
+        raise FormatError(f"{p}: DICOM SEG that highdicom cannot parse ({exc}).") from None
+    where = str(p)
+    iop, pixel_spacing, positions, numbers = _frame_geometry(seg, where)
+    shape, own_ijk_to_ras, k_of_frame = _own_grid(seg, iop, pixel_spacing, positions, where)
+    frames = seg.pixel_array
+    if frames.ndim == 2:
+        frames = frames[None]
+    if str(seg.SegmentationType) == "FRACTIONAL":
+        frames = frames > (int(seg.MaximumFractionalValue) / 2)
+    else:
+        frames = frames > 0
+    if isinstance(reference, (str, os.PathLike)):
+        from SegAssistLib.io.volumes import read_volume
+
+        reference = read_volume(reference)
+    meta = {"source": where, "series_uid": str(ds.get("SeriesInstanceUID", ""))}
+    ref_series = _first(ds, "ReferencedSeriesSequence")
+    if ref_series is not None:
+        meta["referenced_series_uid"] = str(ref_series.SeriesInstanceUID)
+    if reference is not None:
+        out = Segmentation(reference.shape, reference.ijk_to_ras, meta)
+    else:
+        out = Segmentation(shape, own_ijk_to_ras, meta)
+    numbers_arr = np.asarray(numbers)
+    for desc in seg.SegmentSequence:
+        segment = _segment_from_description(desc)
+        if segment.id in out:
+            segment.id = out.new_segment_id()
+        mask = np.zeros(shape, dtype=bool)
+        for f in np.flatnonzero(numbers_arr == int(desc.SegmentNumber)):
+            mask[k_of_frame[f]] |= frames[f]
+        if reference is not None:
+            mask = place_on_grid(mask, own_ijk_to_ras, reference.shape, reference.ijk_to_ras)
+        out.add_segment(segment, mask)
+    return out
