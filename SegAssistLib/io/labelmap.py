@@ -2,7 +2,8 @@
 
 A labelmap holds one label per voxel, so it cannot hold overlapping segments: writing one refuses (or, when
 asked, warns with the number of voxels lost) instead of dropping voxels silently. The colour table carries
-names and colours (``.ctbl``: ``value name R G B A`` with 0..255 colours) and, in ``.csv``, the terminology
+names and colours (``.ctbl``: ``value name R G B A`` with 0..255 colours, spaces in names written as
+``_`` as Slicer does) and, in ``.csv``, the terminology
 columns Slicer's ``vtkMRMLColorTableStorageNode`` reads and writes. The image goes through SimpleITK via
 :mod:`SegAssistLib.io.volumes`, so LPS<->RAS is handled there.
 """
@@ -123,7 +124,8 @@ def read_color_table(path: str | os.PathLike) -> dict[int, ColorEntry]:
                 bits = line.split()
                 if len(bits) < 5:
                     raise FormatError(f"{p}, line {n}: expected 'value name R G B A', got {line!r}.")
-                label, name, rgb = int(bits[0]), bits[1], [int(b) / 255.0 for b in bits[2:5]]
+                # Slicer writes spaces in names as "_" and reads them back as spaces; do the same.
+                label, name, rgb = int(bits[0]), bits[1].replace("_", " "), [int(b) / 255.0 for b in bits[2:5]]
                 entries[label] = ColorEntry(label, name, tuple(rgb))  # type: ignore[arg-type]
         elif p.suffix.lower() == ".csv":
             with open(p, newline="", encoding="utf-8") as f:
@@ -213,23 +215,28 @@ def read_labelmap(
 
     p = Path(path)
     volume = read_volume(p)
-    if not np.issubdtype(volume.array.dtype, np.integer):
-        values = volume.array
-        if not np.all(values == np.round(values)):
+    labels = volume.array
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(labels == np.round(labels)):
             raise FormatError(f"{p}: voxels are not whole numbers; this is an image, not a labelmap.")
-    labels = volume.array.astype(np.int64)
-    if labels.min() < 0:
+        labels = labels.astype(np.int64)
+    if labels.size and labels.min() < 0:
         raise FormatError(f"{p}: negative label values; this is an image, not a labelmap.")
     table_path = Path(color_table) if color_table else find_table(p)
     table = read_color_table(table_path) if table_path else {}
     shape, ijk_to_ras = (reference.shape, reference.ijk_to_ras) if reference is not None else (volume.shape, volume.ijk_to_ras)
     out = Segmentation(shape, ijk_to_ras, {"source": str(p), "color_table": str(table_path or "")})
-    present = np.unique(labels)
-    for label in (int(v) for v in present if v != 0):
+    # find_objects gives each present label's bounding box in one linear pass (np.unique would sort every voxel).
+    from scipy import ndimage
+
+    for label, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
         e = table.get(label)
         name = e.name if e else f"Label {label}"
         color = e.color if e else _auto_color(label)
-        mask = labels == label
+        mask = np.zeros(volume.shape, dtype=bool)
+        mask[box] = labels[box] == label
         if reference is not None:
             mask = place_on_grid(mask, volume.ijk_to_ras, shape, ijk_to_ras)
         out.add_segment(Segment(f"Segment_{label}", name, color, e.terminology if e else None), mask)
