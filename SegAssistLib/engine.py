@@ -215,7 +215,7 @@ class SegmentationEngine:
             raise PromptError(f"Segment {segment_id!r} has no keyframes: add a prompt or draw a slice first.")
         stop = should_stop or (lambda: False)
         plans = {p: self._plan(segment_id, p) for p in planes}
-        total = sum(len(work) for work in plans.values()) or 1
+        total = sum(len(gap) for work in plans.values() for gap in work.values()) or 1
         done = 0
 
         def tick() -> None:

@@ -40,6 +40,8 @@ class MarkupPrompt:
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=int))
     box_ras: tuple[np.ndarray, np.ndarray] | None = None
     source: str = ""
+    #: Plane of the prompted slice ("axial", "coronal", "sagittal"), from an optional "plane" field.
+    plane: str | None = None
 
 
 def is_negative_list_name(name: str) -> bool:
@@ -93,6 +95,10 @@ def _read_one(markup: dict[str, Any], where: str, index: int, stem: str) -> Mark
     if units != "mm":
         raise FormatError(f"{where}: markup {index} uses {units!r}; SegAssist expects millimetres.")
     flip = _LPS_FLIP if system == "LPS" else np.ones(3)
+    plane = markup.get("plane")
+    if plane is not None and str(plane).lower() not in ("axial", "coronal", "sagittal"):
+        raise FormatError(f"{where}: markup {index} has plane {plane!r}; use axial, coronal or sagittal.")
+    plane = str(plane).lower() if plane else None
     name = str(markup.get("name") or stem)
     negative_list = is_negative_list_name(name)
     segment = segment_name_of_list(name)
@@ -108,7 +114,7 @@ def _read_one(markup: dict[str, Any], where: str, index: int, stem: str) -> Mark
             labels.append(0 if negative_list or _point_is_negative(cp) else 1)
         if not points:
             raise FormatError(f"{where}: point list {name!r} has no placed points.")
-        return MarkupPrompt(segment, np.array(points), np.array(labels, dtype=int), None, where)
+        return MarkupPrompt(segment, np.array(points), np.array(labels, dtype=int), None, where, plane)
     if kind == "ROI":
         try:
             center = np.asarray(markup["center"], dtype=float)
@@ -120,7 +126,7 @@ def _read_one(markup: dict[str, Any], where: str, index: int, stem: str) -> Mark
             raise FormatError(f"{where}: ROI {name!r} has a negative size {size.tolist()}.")
         half = axes @ (size / 2.0)  # orientation columns are the ROI axes in the file's system
         c1, c2 = (center - half) * flip, (center + half) * flip
-        return MarkupPrompt(segment, box_ras=(c1, c2), source=where)
+        return MarkupPrompt(segment, box_ras=(c1, c2), source=where, plane=plane)
     raise FormatError(f"{where}: markup type {kind!r} is not a prompt; use point lists or ROIs.")
 
 
@@ -131,6 +137,7 @@ def write_markups(path: str | os.PathLike, prompt: MarkupPrompt, coordinate_syst
         markup: dict[str, Any] = {
             "type": "Fiducial",
             "name": prompt.segment_name,
+            **({"plane": prompt.plane} if prompt.plane else {}),
             "coordinateSystem": coordinate_system,
             "coordinateUnits": "mm",
             "controlPoints": [
@@ -149,6 +156,7 @@ def write_markups(path: str | os.PathLike, prompt: MarkupPrompt, coordinate_syst
         markup = {
             "type": "ROI",
             "name": prompt.segment_name,
+            **({"plane": prompt.plane} if prompt.plane else {}),
             "coordinateSystem": coordinate_system,
             "coordinateUnits": "mm",
             "roiType": "Box",

@@ -1,0 +1,80 @@
+"""``segassist segment VOLUME --prompts FILE... -o OUT.seg.nrrd``: prompts in, a segmentation out.
+
+Prompts are Slicer markups files (point lists, ROIs); each file's markups belong to the segment named
+by the markup (or the file name). Progress goes to stderr; ``--qc DIR`` writes a montage and a
+confidence plot per segment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("segment", help="segment a volume from markups prompts", description=__doc__)
+    p.add_argument("volume", help="volume file or DICOM folder")
+    p.add_argument("--prompts", nargs="+", required=True, metavar="FILE", help="Slicer .mrk.json files")
+    p.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd, .nii.gz, .dcm)")
+    p.add_argument("--backend", default="classical", help="classical (default, no weights) or sam2")
+    p.add_argument("--checkpoint", help="SAM 2 checkpoint (.pt) or model name (tiny, small, base_plus, large)")
+    p.add_argument("--device", help="torch device for SAM 2 (default: cuda, mps or cpu, whichever exists)")
+    p.add_argument("--plane", default="axial", choices=["axial", "coronal", "sagittal"],
+                   help="plane of the prompted slices (default axial)")
+    p.add_argument("--series", metavar="UID", help="SeriesInstanceUID when VOLUME is a DICOM folder")
+    p.add_argument("--reference", help="DICOM series folder the output refers to (DICOM SEG output)")
+    p.add_argument("--qc", metavar="DIR", help="write QC pictures (montage, confidence plot) here")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from SegAssistLib.io.markups import read_markups
+    from SegAssistLib.io.segmentations import write_segmentation
+    from SegAssistLib.io.volumes import read_volume
+    from SegAssistLib.segment import segment_from_prompts
+
+    volume = read_volume(args.volume, args.series)
+    prompts = [p for f in args.prompts for p in read_markups(f)]
+    options = {}
+    if args.backend == "sam2":
+        if args.checkpoint:
+            options["checkpoint"] = args.checkpoint
+        if args.device:
+            options["device"] = args.device
+    bars: dict[str, tqdm] = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        if args.no_progress:
+            return
+        bar = bars.get(name)
+        if bar is None:
+            bar = bars[name] = tqdm(total=total, desc=f"{name}", unit="slice", file=sys.stderr, leave=True)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        seg, results = segment_from_prompts(volume, prompts, args.backend, options, args.plane, progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    extra = {"reference": args.reference} if args.reference else {}
+    written = write_segmentation(seg, args.output, **extra)
+    for s in seg:
+        print(f"{s.name}: {int(seg.mask(s.id).sum())} voxels")
+    print("wrote " + ", ".join(str(w) for w in written))
+    if args.qc:
+        from SegAssistLib.qc import confidence_plot, montage
+
+        qc = Path(args.qc)
+        for s in seg:
+            r = results[s.name]
+            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in s.name)
+            montage(volume, seg.mask(s.id), qc / f"{safe}_montage.png", disagreement=r.disagreement, title=s.name)
+            confidence_plot(r.confidence, qc / f"{safe}_confidence.png", title=s.name)
+        print(f"QC pictures in {qc}")
+    return 0
