@@ -1,0 +1,255 @@
+"""The SegAssist Logic's whole workflow on Slicer's real MRML nodes (slicer-core), on real CT (lung2).
+
+volume node from a DICOM series of lung2 -> markups prompts placed inside the lesion (from the ground truth)
+-> segment one slice -> propagate -> interpolate hand-drawn keyframes -> export .seg.nrrd and DICOM SEG ->
+undo; the saved files are checked with slicerio and highdicom. The Slicer module's ``SegAssistLogic`` is a
+thin subclass of :class:`SegAssistWorkflow`, so this is the panel's code path minus the Qt widgets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from SegAssistLib.engine import Cancelled
+from SegAssistLib.errors import PromptError, SegAssistError
+from SegAssistLib.planes import PlaneView
+from SegAssistLib.segmentation import Code, Terminology
+from SegAssistLib.simulated_user import dice, first_click, largest_slice
+
+TUMOR_TERMINOLOGY = Terminology(
+    category=Code("SCT", "49755003", "Morphologically Altered Structure"),
+    type=Code("SCT", "108369006", "Neoplasm"),
+    anatomic_region=Code("SCT", "39607008", "Lung"),
+)
+TUMOR_COLOR = (0.85, 0.25, 0.2)
+
+
+@pytest.fixture(scope="module")
+def lung2_dicom(lung2, tmp_path_factory):
+    """lung2 written as a DICOM CT series (the workflow loads it like a clinician's series)."""
+    from SegAssistLib.io.volumes import write_dicom_series
+
+    folder = tmp_path_factory.mktemp("lung2_dicom")
+    write_dicom_series(lung2[0], folder)
+    return folder
+
+
+@pytest.fixture
+def wf(mrml_scene):
+    from SegAssistLib.slicer_workflow import SegAssistWorkflow
+
+    workflow = SegAssistWorkflow(mrml_scene.scene)
+    yield workflow
+    workflow.reset()
+
+
+def _point_node(wf, name, view, n, pixels):
+    node = wf.create_prompt_node(name)
+    for r, c in pixels:
+        node.AddControlPoint(*view.pixel_to_ras(n, r, c))
+    return node
+
+
+def test_workflow_lung2_segment_propagate_interpolate_export_undo(wf, mrml_scene, lung2, lung2_dicom, tmp_path):
+    import highdicom as hd
+    import slicerio
+
+    image, label = lung2
+    gt = label.array > 0
+    scene = mrml_scene.scene
+
+    # Volume node from the DICOM series: same voxels and geometry as the NRRD the series was written from.
+    volume_node = wf.load_volume(lung2_dicom, "lung2")
+    volume = wf.volume(volume_node)
+    assert volume.same_grid(image, tol=1e-3)
+    assert np.array_equal(volume.array, image.array.astype(volume.array.dtype))
+    assert volume_node.GetAttribute("SegAssist.DICOMFolder") == str(lung2_dicom.resolve())
+
+    seg_node = wf.create_segmentation(volume_node, "lung2 segmentation")
+    tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR, TUMOR_TERMINOLOGY)
+    assert seg_node.GetSegmentation().GetSegment(tumor).GetName() == "Tumor"
+
+    # Prompts: two positive points inside the lesion on its largest axial slice, one negative point outside.
+    view = PlaneView(image, "axial")
+    n = largest_slice(view, gt)
+    gt2d = view.slice(n, gt)
+    r, c = first_click(gt2d)
+    rows, cols = np.nonzero(gt2d)
+    far = int(np.argmax((rows - r) ** 2 + (cols - c) ** 2))
+    inner = (int(round((r + rows[far]) / 2)), int(round((c + cols[far]) / 2)))
+    assert gt2d[inner]
+    points = _point_node(wf, "Tumor", view, n, [(r, c), inner])
+    negative = _point_node(wf, "Tumor (negative)", view, n, [(r, 20)])  # lung/air far left of the slice
+    assert not gt2d[r, 20]
+
+    levels = scene.GetNumberOfUndoLevels()
+    k, mask2d = wf.segment_slice(volume_node, seg_node, tumor, [points, negative], plane="axial")
+    assert k == n
+    assert dice(mask2d, gt2d) > 0.8
+    assert not mask2d[r, 20]
+    node_mask = wf.segment_mask(seg_node, tumor, volume_node)
+    assert np.array_equal(view.slice(n, node_mask), mask2d)
+    assert node_mask.sum() == mask2d.sum()  # only the prompted slice was written
+    assert scene.GetNumberOfUndoLevels() == levels + 1
+
+    # Propagate: progress reaches total, the mask spreads over several slices, ONE undo step for all of it.
+    calls = []
+    levels = scene.GetNumberOfUndoLevels()
+    result = wf.propagate(volume_node, seg_node, tumor, progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1][0] == calls[-1][1] and len(calls) > 5
+    assert scene.GetNumberOfUndoLevels() == levels + 1
+    propagated = wf.segment_mask(seg_node, tumor, volume_node)
+    assert np.array_equal(propagated, result.mask)
+    assert np.count_nonzero(propagated.any(axis=(1, 2))) > 3
+    assert dice(propagated, gt) > 0.35
+    assert np.array_equal(view.slice(n, propagated), mask2d)  # the prompted slice is kept
+
+    # Interpolate: a second segment drawn on three slices of the ground truth, gaps filled.
+    drawn = wf.add_segment(seg_node, "Drawn", (0.2, 0.5, 0.9))
+    ks = np.flatnonzero(gt.any(axis=(1, 2)))
+    keys = [int(ks[0]), int(ks[len(ks) // 2]), int(ks[-1])]
+    sparse = np.zeros_like(gt)
+    sparse[keys] = gt[keys]
+    seg = wf.read_segmentation(seg_node, volume_node)
+    seg.set_mask(drawn, sparse)
+    wf._write(seg, seg_node, volume_node, [drawn])
+    used = wf.interpolate(volume_node, seg_node, drawn, plane="axial")
+    assert list(used) == keys
+    filled = wf.segment_mask(seg_node, drawn, volume_node)
+    hidden = [k for k in range(keys[0], keys[-1] + 1) if k not in keys]
+    assert dice(filled[hidden], gt[hidden]) > 0.75
+    assert np.array_equal(filled[keys], gt[keys])
+    assert np.array_equal(wf.segment_mask(seg_node, tumor, volume_node), propagated)  # other segment untouched
+
+    # Export .seg.nrrd and check it with slicerio: names, colours, terminology, voxels.
+    seg_path = tmp_path / "lung2.seg.nrrd"
+    wf.export_segmentation(seg_node, seg_path, volume_node)
+    data = slicerio.read_segmentation(str(seg_path))
+    by_name = {s["name"]: s for s in data["segments"]}
+    assert set(by_name) == {"Tumor", "Drawn"}
+    assert np.allclose(by_name["Tumor"]["color"], TUMOR_COLOR, atol=1e-3)
+    assert np.allclose(by_name["Drawn"]["color"], (0.2, 0.5, 0.9), atol=1e-3)
+    term = by_name["Tumor"]["terminology"]
+    assert term["category"] == ["SCT", "49755003", "Morphologically Altered Structure"]
+    assert term["type"] == ["SCT", "108369006", "Neoplasm"]
+    assert term["anatomicRegion"] == ["SCT", "39607008", "Lung"]
+    extracted = slicerio.extract_segments(data, [("Tumor", 1)])
+    assert int((extracted["voxels"] > 0).sum()) == int(propagated.sum())
+    assert "SegAssist.Keyframes" not in str(data.get("segments"))
+
+    # Export DICOM SEG referencing the series the volume was loaded from; highdicom reads it back.
+    dcm_path = tmp_path / "lung2_seg.dcm"
+    wf.export_segmentation(seg_node, dcm_path, volume_node)
+    dseg = hd.seg.segread(str(dcm_path))
+    labels = {d.SegmentLabel: d for d in dseg.SegmentSequence}
+    assert set(labels) == {"Tumor", "Drawn"}
+    assert labels["Tumor"].SegmentedPropertyTypeCodeSequence[0].CodeValue == "108369006"
+    from SegAssistLib.io.dicom_seg import read_dicom_seg
+
+    back = read_dicom_seg(dcm_path, volume)
+    back_tumor = next(s for s in back if s.name == "Tumor")
+    assert np.array_equal(back.mask(back_tumor.id), propagated)
+
+    # Undo: interpolation, then the drawing, then the propagation are reverted one step each.
+    assert wf.undo()
+    assert np.array_equal(wf.segment_mask(seg_node, drawn, volume_node), sparse)
+    assert wf.undo()
+    assert not wf.segment_mask(seg_node, drawn, volume_node).any()
+    wf.undo()  # adding the "Drawn" segment
+    assert wf.undo()  # the propagation
+    assert np.array_equal(wf.segment_mask(seg_node, tumor, volume_node), node_mask)
+
+
+def test_roi_box_prompt_and_cancelled_propagation_writes_nothing(wf, mrml_scene, lung2):
+    image, label = lung2
+    gt = label.array > 0
+    volume_node = mrml_scene.add_volume(image, "lung2")
+    seg_node = wf.create_segmentation(volume_node)
+    tumor = wf.add_segment(seg_node, "Tumor")
+    view = PlaneView(image, "axial")
+    n = largest_slice(view, gt)
+    rows, cols = np.nonzero(view.slice(n, gt))
+    roi = wf.create_box_node("Tumor")
+    corners = view.pixel_to_ras(n, np.array([rows.min() - 3, rows.max() + 3]), np.array([cols.min() - 3, cols.max() + 3]))
+    roi.SetXYZ(*corners.mean(axis=0))
+    roi.SetRadiusXYZ(*(np.abs(corners[1] - corners[0]) / 2 + [0, 0, 1.0]))
+    k, mask2d = wf.segment_slice(volume_node, seg_node, tumor, [roi])
+    assert k == n
+    assert dice(mask2d, view.slice(n, gt)) > 0.7
+
+    before = wf.segment_mask(seg_node, tumor, volume_node)
+    levels = mrml_scene.scene.GetNumberOfUndoLevels()
+    with pytest.raises(Cancelled):
+        wf.propagate(volume_node, seg_node, tumor, should_stop=lambda: True)
+    assert np.array_equal(wf.segment_mask(seg_node, tumor, volume_node), before)
+    assert mrml_scene.scene.GetNumberOfUndoLevels() == levels
+
+
+def test_bad_inputs_give_clear_errors_and_write_nothing(wf, mrml_scene, lung2, tmp_path):
+    image, _ = lung2
+    volume_node = mrml_scene.add_volume(image, "lung2")
+    seg_node = wf.create_segmentation(volume_node)
+    tumor = wf.add_segment(seg_node, "Tumor")
+
+    only_negative = wf.create_prompt_node("Tumor (negative)")
+    only_negative.AddControlPoint(*image.kji_to_ras(np.array([30, 256, 256])))
+    with pytest.raises(PromptError, match="positive"):
+        wf.segment_slice(volume_node, seg_node, tumor, [only_negative])
+    outside = wf.create_prompt_node("Tumor")
+    outside.AddControlPoint(*(image.bounds_ras()[1] + 500.0))
+    with pytest.raises(PromptError, match="outside"):
+        wf.segment_slice(volume_node, seg_node, tumor, [outside])
+    with pytest.raises(SegAssistError, match="No segment"):
+        wf.segment_slice(volume_node, seg_node, "nope", [outside])
+    with pytest.raises(SegAssistError, match="empty"):
+        wf.interpolate(volume_node, seg_node, tumor)
+    assert not wf.segment_mask(seg_node, tumor, volume_node).any()
+
+    # DICOM SEG needs the series the volume came from; this volume was not loaded from DICOM.
+    target = tmp_path / "seg.dcm"
+    with pytest.raises(SegAssistError, match="DICOM folder"):
+        wf.export_segmentation(seg_node, target, volume_node)
+    with pytest.raises(SegAssistError, match="unknown segmentation format"):
+        wf.export_segmentation(seg_node, tmp_path / "seg.txt", volume_node)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(SegAssistError, match="No input volume"):
+        wf.engine(None)
+
+
+def test_ontology_import_export_and_segmentation_import(wf, mrml_scene, lung2, tmp_path):
+    from SegAssistLib.ontology import read_ontology
+
+    image, label = lung2
+    volume_node = mrml_scene.add_volume(image, "lung2")
+    seg_node = wf.create_segmentation(volume_node)
+    tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR, TUMOR_TERMINOLOGY)
+    seg = wf.read_segmentation(seg_node, volume_node)
+    seg.set_mask(tumor, label.array > 0)
+    wf._write(seg, seg_node, volume_node, [tumor])
+
+    ctbl = tmp_path / "classes.ctbl"
+    wf.export_ontology(seg_node, ctbl)
+    onto = read_ontology(ctbl)
+    assert onto.names == ["Tumor"]
+
+    other = wf.create_segmentation(volume_node, "other")
+    wf.add_segment(other, "Tumor", (0.1, 0.1, 0.1))
+    (tmp_path / "coco.json").write_text(
+        '{"categories": [{"id": 1, "name": "Tumor", "color": [0, 255, 0], "isthing": 1},'
+        ' {"id": 2, "name": "Lung", "color": [0, 0, 255], "isthing": 0}]}'
+    )
+    added = wf.import_ontology(tmp_path / "coco.json", other)
+    assert len(added) == 1
+    names = {other.GetSegmentation().GetSegment(s).GetName(): other.GetSegmentation().GetSegment(s) for s in
+             [other.GetSegmentation().GetNthSegmentID(i) for i in range(other.GetSegmentation().GetNumberOfSegments())]}
+    assert set(names) == {"Tumor", "Lung"}
+    assert np.allclose(names["Tumor"].GetColor(), (0, 1, 0))
+
+    path = tmp_path / "t.seg.nrrd"
+    wf.export_segmentation(seg_node, path)
+    imported = wf.import_segmentation(path, volume_node)
+    back = wf.read_segmentation(imported, volume_node)
+    assert [s.name for s in back] == ["Tumor"]
+    assert back.segment(back.segment_ids[0]).terminology == TUMOR_TERMINOLOGY
+    assert np.array_equal(back.mask(back.segment_ids[0]), label.array > 0)
