@@ -480,6 +480,62 @@ class SegAssistWorkflow:
             s.attributes.pop(KEYFRAMES_TAG, None)
         return write_ontology(ontology_from_segmentation(seg), path, fmt)
 
+    def export_2d_dataset(self, volume_node: Any, segmentation_node: Any, json_path: str | os.PathLike,
+                          plane: str = "axial", only_annotated: bool = True) -> Path:
+        """Slices of the volume with their segments as a COCO dataset (JSON with RLE masks, stuff included,
+        images written beside it), keeping each slice's position so :meth:`import_2d_dataset` restores the grid."""
+        from SegAssistLib.datasets2d.coco_instances import write_coco_instances
+        from SegAssistLib.datasets2d.volume_slices import export_slices, write_images
+
+        seg = self.read_segmentation(segmentation_node, volume_node)
+        for s in seg:
+            s.attributes.pop(KEYFRAMES_TAG, None)
+        dataset = export_slices(self.volume(volume_node), seg, plane, only_annotated=only_annotated)
+        if not dataset.samples:
+            raise SegAssistError(f"{json_path}: no {plane} slice holds a segment; nothing to export.")
+        write_images(dataset, Path(json_path).parent)
+        return write_coco_instances(dataset, json_path, include_stuff=True)
+
+    def import_2d_dataset(self, json_path: str | os.PathLike, name: str | None = None) -> tuple[Any, Any]:
+        """A COCO dataset (images beside the JSON) as a volume node (images stacked as slices) and a
+        segmentation node with one segment per class or instance."""
+        from SegAssistLib.datasets2d.coco_instances import read_coco_instances
+        from SegAssistLib.datasets2d.volume_slices import import_stack
+        from SegAssistLib.slicer_mrml import volume_node_from_volume
+
+        dataset = read_coco_instances(json_path)
+        volume, seg = import_stack(dataset)
+        node_name = name or Path(json_path).name.split(".")[0]
+        volume_node = volume_node_from_volume(self.scene, volume, node_name)
+        volume_node.CreateDefaultDisplayNodes()
+        segmentation_node = self.create_segmentation(volume_node, f"{node_name} segmentation")
+        self._write(seg, segmentation_node, volume_node)
+        return volume_node, segmentation_node
+
+    # ---- views -----------------------------------------------------------------------------------------
+    @staticmethod
+    def plane_of_slice_node(slice_node: Any) -> str:
+        """"axial", "coronal" or "sagittal": the plane a slice view shows (by its normal, so rotated views too)."""
+        m = slice_node.GetSliceToRAS()
+        normal = np.abs([m.GetElement(r, 2) for r in range(3)])
+        return ("sagittal", "coronal", "axial")[int(np.argmax(normal))]
+
+    def plane_at_point(self, ras: Sequence[float], default: str = "axial") -> str:
+        """The plane of the slice view whose displayed slice passes through ``ras`` (the view the user clicked
+        in); ``default`` when none does."""
+        best = None
+        for n in range(self.scene.GetNumberOfNodesByClass("vtkMRMLSliceNode")):
+            node = self.scene.GetNthNodeByClass(n, "vtkMRMLSliceNode")
+            m = node.GetSliceToRAS()
+            normal = np.array([m.GetElement(r, 2) for r in range(3)])
+            origin = np.array([m.GetElement(r, 3) for r in range(3)])
+            distance = abs(float(np.dot(np.asarray(ras, dtype=float) - origin, normal)))
+            if best is None or distance < best[0]:
+                best = (distance, node)
+        if best is None or best[0] > 0.5:
+            return default
+        return self.plane_of_slice_node(best[1])
+
     # ---- undo --------------------------------------------------------------------------------------------
     def undo(self) -> bool:
         """Revert the last SegAssist change (a slice, a propagation, an interpolation, an import)."""

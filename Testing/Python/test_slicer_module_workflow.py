@@ -253,3 +253,46 @@ def test_ontology_import_export_and_segmentation_import(wf, mrml_scene, lung2, t
     assert [s.name for s in back] == ["Tumor"]
     assert back.segment(back.segment_ids[0]).terminology == TUMOR_TERMINOLOGY
     assert np.array_equal(back.mask(back.segment_ids[0]), label.array > 0)
+
+
+def test_2d_dataset_round_trip_and_plane_of_clicked_view(wf, mrml_scene, lung2, tmp_path):
+    import json
+
+    from pycocotools import mask as mask_utils
+
+    image, label = lung2
+    gt = label.array > 0
+    volume_node = mrml_scene.add_volume(image, "lung2")
+    seg_node = wf.create_segmentation(volume_node)
+    tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR)
+    seg = wf.read_segmentation(seg_node, volume_node)
+    seg.set_mask(tumor, gt)
+    wf._write(seg, seg_node, volume_node, [tumor])
+
+    path = wf.export_2d_dataset(volume_node, seg_node, tmp_path / "coco.json", plane="axial")
+    doc = json.loads(path.read_text())
+    view = PlaneView(image, "axial")
+    annotated = [n for n in range(view.n_slices) if view.slice(n, gt).any()]
+    assert len(doc["images"]) == len(annotated)
+    areas = sorted(int(mask_utils.area(a["segmentation"])) for a in doc["annotations"])
+    assert areas == sorted(int(view.slice(n, gt).sum()) for n in annotated)
+    assert all((tmp_path / im["file_name"]).exists() for im in doc["images"])
+
+    vol2, seg2 = wf.import_2d_dataset(path)
+    back = wf.read_segmentation(seg2, vol2)
+    assert [s.name for s in back] == ["Tumor"]
+    assert int(back.mask(back.segment_ids[0]).sum()) == int(gt.sum())
+
+    # The view the user clicked in: a coronal slice node through the point gives "coronal".
+    import slicer
+
+    point = image.kji_to_ras(np.array([20, 300, 200]))
+    red = mrml_scene.scene.AddNewNodeByClass("vtkMRMLSliceNode")
+    red.SetOrientationToAxial()
+    green = mrml_scene.scene.AddNewNodeByClass("vtkMRMLSliceNode")
+    green.SetOrientationToCoronal()
+    green.JumpSlice(*point)
+    assert isinstance(green, slicer.vtkMRMLSliceNode)
+    assert wf.plane_of_slice_node(red) == "axial"
+    assert wf.plane_at_point(point) == "coronal"
+    assert wf.plane_at_point(point + [500.0, 500.0, 500.0], default="sagittal") == "sagittal"
