@@ -64,7 +64,10 @@ def _pack(fields: list[tuple[int, int]]) -> list[int]:
     owner = np.repeat(np.arange(len(fields)), widths)
     shift = (widths[owner] - 1 - position).astype(np.uint64)
     bits = ((vals[owner] >> shift) & np.uint64(1)).astype(np.uint8)
-    return np.packbits(bits).tolist()
+    packed = np.packbits(bits).tolist()
+    # label_studio_converter pads with 8 - len % 8 zero bits, i.e. a whole zero byte when the stream already
+    # ends on a byte boundary; do the same so that the bytes are identical (decoders ignore the padding).
+    return packed + [0] if bits.size % 8 == 0 else packed
 
 
 def decode_rle_values(rle, expected: int | None = None, where: str = "brush RLE") -> np.ndarray:
