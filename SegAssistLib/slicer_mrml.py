@@ -122,7 +122,9 @@ def _node_segment_mask(segmentation_node: Any, segment_id: str, shape: tuple[int
     out = slicer.vtkOrientedImageData()
     if not slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(image, reference, out, False, True):
         raise SegAssistError(f"Segment {segment_id!r} could not be resampled onto the reference grid.")
-    return _array_of(out) > 0
+    # The representation is the layer's shared labelmap: keep only this segment's label value.
+    label = segmentation_node.GetSegmentation().GetSegment(segment_id).GetLabelValue()
+    return _array_of(out) == label
 
 
 # ---- segmentation nodes ----------------------------------------------------------------------------------
