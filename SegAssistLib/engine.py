@@ -350,6 +350,13 @@ class SegmentationEngine:
         # Mean absolute deviation from the fused value, scaled so two planes saying 0 and 1 give 1.
         disagreement = np.where(n_cover > 1, 2.0 * dev / np.maximum(n_cover, 1), 0.0).astype(np.float32)
         mask = fused >= 0.5
+        if len(plane_prob) > 1:
+            # Keyframes in several planes bound the object in several directions: a voxel beyond the
+            # keyframes of every plane (only extrapolations speak for it) is left out.
+            bounded = np.zeros(shape, dtype=bool)
+            for plane, prob in plane_prob.items():
+                bounded |= (self._along_normal(plane, plane_weight[plane]) == 1.0) & ~np.isnan(prob)
+            mask &= bounded
         # Hand-drawn slices are the truth on their own voxels, whatever other planes say.
         for kf in self.keyframes(segment_id):
             if kf.locked:
