@@ -80,7 +80,11 @@ def read_semantic_png(path: str | os.PathLike, ontology: Ontology | None = None)
                                           else (128, 174, 128), "stuff", v) for v in values)
     sample = Sample2D(path.name, labels.shape)
     for v in values:
-        sample.add(Region2D(labels == ontology.by_id(v).id, v))
+        try:
+            ontology.by_id(v)
+        except FormatError as exc:
+            raise FormatError(f"{path}: pixel value {v}: {exc}") from None
+        sample.add(Region2D(labels == v, v))
     return sample, ontology
 
 

@@ -109,3 +109,25 @@ def test_single_frame_dicom_and_jpeg(stardist_dir, tmp_path):
     assert rgb.shape[2] == 3
     write_image(rgb, tmp_path / "h.png")
     assert np.array_equal(read_image(tmp_path / "h.png")[0], rgb)
+
+
+def test_semantic_png_unknown_class_is_named(stardist_dir, tmp_path):
+    import json
+
+    import tifffile
+
+    from SegAssistLib.datasets2d import dataset_from_instance_labels
+    from SegAssistLib.ontology import Ontology, OntologyClass
+
+    labels = tifffile.imread(stardist_dir / "mask2d.tif")
+    onto = Ontology([OntologyClass("background", (0, 0, 0), "stuff", 1),
+                     OntologyClass("nucleus", (255, 0, 0), "thing", 2)])
+    write_semantic(dataset_from_instance_labels(labels, onto, "nucleus", "background", "n.png"), tmp_path)
+    back = read_semantic(tmp_path)
+    assert [r.class_id for r in back.samples[0].regions] == [1, 2]
+    assert np.array_equal(back.samples[0].regions[1].mask, labels > 0)
+    classes = json.loads((tmp_path / "classes.json").read_text())
+    classes["categories"] = classes["categories"][:1]
+    (tmp_path / "classes.json").write_text(json.dumps(classes))
+    with pytest.raises(FormatError, match=r"n\.png: pixel value 2: Unknown category id 2"):
+        read_semantic(tmp_path)
