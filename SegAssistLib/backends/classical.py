@@ -42,7 +42,7 @@ class ClassicalBackend(Backend):
     name = "classical"
 
     def __init__(self, method: str | SeededMethod = "random_walker", seed_options: SeedOptions | None = None,
-                 extrapolate: bool = True):
+                 extrapolate: bool = False):
         self.method = get_method(method)
         self.seed_options = seed_options or SeedOptions()
         self.extrapolate = bool(extrapolate)
@@ -54,11 +54,12 @@ class ClassicalBackend(Backend):
 class ClassicalSession(BackendSession):
     """Prompts and masks per object and slice of one plane view."""
 
-    def __init__(self, view: PlaneView, method: SeededMethod, seed_options: SeedOptions, extrapolate: bool = True):
+    def __init__(self, view: PlaneView, method: SeededMethod, seed_options: SeedOptions, extrapolate: bool = False):
         super().__init__(view)
         self.method = method
         self.seed_options = seed_options
         self.extrapolate = extrapolate
+        self.max_growth = 1.1  # beyond the keyframes a slice's mask may be at most this much larger
         self._prompts: dict[int, dict[int, SlicePrompt]] = {}  # object -> slice -> accumulated prompt
         self._masks: dict[int, dict[int, np.ndarray]] = {}  # object -> slice -> 2D mask
 
@@ -226,7 +227,9 @@ class ClassicalSession(BackendSession):
         roi_mask = keep_prompted_components(roi_mask, np.argwhere(seeds == OBJECT).astype(float))
         mask = np.zeros(self.view.slice_shape, dtype=bool)
         mask[r0:r1, c0:c1] = roi_mask
-        if mask.sum() < 0.15 * prev.sum():
+        # Objects taper towards their ends: a mask that grows past the previous slice's is leaking into
+        # neighbouring tissue of similar intensity, and a vanishing one has ended.
+        if mask.sum() < 0.15 * prev.sum() or mask.sum() > self.max_growth * prev.sum():
             return None
         return mask
 

@@ -14,6 +14,7 @@ edge costs they need and unifies the call.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -63,8 +64,11 @@ def random_walker(image: np.ndarray, seeds: np.ndarray, spacing: Sequence[float]
     # Isolated unknown pixels with no path to any seed would make the linear system singular: skimage
     # handles them (they stay 0), and we treat them as background.
     direct = int((seeds == UNKNOWN).sum()) <= 300_000
-    labels = rw(normalise(image), seeds.astype(np.int32), beta=beta, mode="bf" if direct else "cg_j",
-                tol=1e-5, spacing=np.asarray(spacing, dtype=float))
+    with warnings.catch_warnings():
+        # With a high beta, probabilities overshoot [0, 1] by round-off; only their argmax is used.
+        warnings.filterwarnings("ignore", message="The probability range is outside", category=UserWarning)
+        labels = rw(normalise(image), seeds.astype(np.int32), beta=beta, mode="bf" if direct else "cg_j",
+                    tol=1e-5, spacing=np.asarray(spacing, dtype=float))
     return labels == OBJECT
 
 
