@@ -1,0 +1,235 @@
+"""Static checks of the Slicer module and extension packaging (no Slicer application needed).
+
+SegAssist.py compiles; every widget the Widget uses exists in the .ui file and every parameter-node binding
+names a real parameter; the Logic has no Qt; the .s4ext has every field Slicer's extension index reads and
+agrees with CMakeLists.txt; CMakeLists lists every Python file and resource of the module and installs
+SegAssistLib beside it; the icon is a 128x128 PNG.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULE_DIR = ROOT / "SegAssist"
+MODULE_PY = MODULE_DIR / "SegAssist.py"
+UI_FILE = MODULE_DIR / "Resources" / "UI" / "SegAssist.ui"
+S4EXT = ROOT / "SegAssist.s4ext"
+
+#: Fields the extension index reads from a .s4ext file (Slicer's ExtensionsIndex / extension wizard template).
+S4EXT_FIELDS = ["scm", "scmurl", "scmrevision", "depends", "build_subdirectory", "homepage", "contributors",
+                "category", "iconurl", "status", "description", "screenshoturls", "enabled"]
+
+
+@pytest.fixture(scope="module")
+def module_ast() -> ast.Module:
+    return ast.parse(MODULE_PY.read_text(encoding="utf-8"), str(MODULE_PY))
+
+
+@pytest.fixture(scope="module")
+def ui_tree() -> ET.Element:
+    return ET.parse(UI_FILE).getroot()
+
+
+def _class(tree: ast.Module, name: str) -> ast.ClassDef:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node
+    raise AssertionError(f"class {name} not found in {MODULE_PY.name}")
+
+
+def _attribute_uses(node: ast.AST, owner: str) -> set[str]:
+    """Names X in ``self.<owner>.X`` (owner "ui", "logic") or ``<owner>.X`` (owner "p")."""
+    out = set()
+    for n in ast.walk(node):
+        if not isinstance(n, ast.Attribute):
+            continue
+        v = n.value
+        if isinstance(v, ast.Attribute) and v.attr == owner and isinstance(v.value, ast.Name) and v.value.id == "self":
+            out.add(n.attr)
+        elif isinstance(v, ast.Name) and v.id == owner:
+            out.add(n.attr)
+    return out
+
+
+def _ui_widgets(ui: ET.Element) -> dict[str, ET.Element]:
+    return {w.get("name"): w for w in ui.iter("widget")}
+
+
+# ---- SegAssist.py -----------------------------------------------------------------------------------------
+def test_module_compiles_and_has_the_four_scripted_module_classes(module_ast):
+    compile(MODULE_PY.read_text(encoding="utf-8"), str(MODULE_PY), "exec")
+    bases = {c.name: [ast.unparse(b) for b in c.bases] for c in module_ast.body if isinstance(c, ast.ClassDef)}
+    assert bases["SegAssist"] == ["ScriptedLoadableModule"]
+    assert "ScriptedLoadableModuleWidget" in bases["SegAssistWidget"]
+    assert bases["SegAssistLogic"][0] == "ScriptedLoadableModuleLogic" and "SegAssistWorkflow" in bases["SegAssistLogic"]
+    assert bases["SegAssistTest"] == ["ScriptedLoadableModuleTest"]
+    module_init = next(f for f in _class(module_ast, "SegAssist").body if isinstance(f, ast.FunctionDef))
+    assigned = {ast.unparse(t) for n in ast.walk(module_init) if isinstance(n, ast.Assign) for t in n.targets}
+    for field in ("title", "categories", "dependencies", "contributors", "helpText", "acknowledgementText"):
+        assert f"self.parent.{field}" in assigned, f"Module does not set parent.{field}"
+    categories = next(n.value for n in ast.walk(module_init) if isinstance(n, ast.Assign)
+                      and ast.unparse(n.targets[0]) == "self.parent.categories")
+    assert ast.literal_eval(categories) == [_s4ext()["category"]]  # the module shows up where the index says
+
+
+def test_every_widget_the_widget_uses_exists_in_the_ui_file(module_ast, ui_tree):
+    used = _attribute_uses(_class(module_ast, "SegAssistWidget"), "ui")
+    widgets = _ui_widgets(ui_tree)
+    assert len(used) > 20
+    missing = sorted(used - set(widgets))
+    assert not missing, f"SegAssist.py uses widgets missing from {UI_FILE.name}: {missing}"
+
+
+def test_ui_parameter_bindings_match_the_parameter_node(module_ast, ui_tree):
+    params = _class(module_ast, "SegAssistParameterNode")
+    fields = {n.target.id for n in params.body if isinstance(n, ast.AnnAssign)}
+    bound = {}
+    for w in ui_tree.iter("widget"):
+        for prop in w.findall("property"):
+            if prop.get("name") == "SlicerParameterName":
+                bound[w.get("name")] = prop.find("string").text
+    assert {"inputVolume", "segmentation", "backend", "plane"} <= set(bound.values())
+    assert set(bound.values()) <= fields, f"unknown parameters bound in the .ui: {set(bound.values()) - fields}"
+    # Parameters the Widget reads (p.<name>) exist too.
+    used = _attribute_uses(_class(module_ast, "SegAssistWidget"), "p") | _attribute_uses(
+        _class(module_ast, "SegAssistWidget"), "_parameterNode")
+    used -= {"connectGui", "disconnectGui"}
+    assert used and used <= fields, f"Widget reads parameters the node lacks: {used - fields}"
+
+
+def test_ui_file_declares_its_custom_widgets_and_combo_items(ui_tree):
+    declared = {c.findtext("class") for c in ui_tree.iter("customwidget")}
+    qt_builtin = {"QWidget", "QLabel", "QPushButton", "QComboBox", "QLineEdit", "QProgressBar"}
+    used = {w.get("class") for w in ui_tree.iter("widget")}
+    assert used - qt_builtin <= declared, f"undeclared custom widgets: {used - qt_builtin - declared}"
+    widgets = _ui_widgets(ui_tree)
+    items = lambda name: [i.findtext("property/string") for i in widgets[name].findall("item")]  # noqa: E731
+    assert items("backendComboBox") == ["classical", "sam2"]
+    assert items("planeComboBox") == ["view", "axial", "coronal", "sagittal"]
+    from SegAssistLib.interpolation import METHODS
+
+    assert set(items("interpolationMethodComboBox")) == set(METHODS)
+
+
+def test_logic_is_qt_free_and_offers_every_call_the_widget_makes(module_ast):
+    from SegAssistLib.slicer_workflow import SegAssistWorkflow
+
+    logic = _class(module_ast, "SegAssistLogic")
+    source = ast.unparse(logic)
+    assert "qt." not in source and "self.ui" not in source and "ctk." not in source
+    workflow_src = (ROOT / "SegAssistLib" / "slicer_workflow.py").read_text(encoding="utf-8")
+    imported = {a.name.split(".")[0] for n in ast.walk(ast.parse(workflow_src)) if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in (n.names if isinstance(n, ast.Import) else [ast.alias(n.module or "")])}
+    assert not imported & {"qt", "ctk", "PythonQt"}
+    calls = _attribute_uses(_class(module_ast, "SegAssistWidget"), "logic")
+    own = {f.name for f in logic.body if isinstance(f, ast.FunctionDef)}
+    missing = {c for c in calls if not hasattr(SegAssistWorkflow, c) and c not in own and c not in ("backend_name", "backend_options")}
+    assert not missing, f"the Widget calls Logic methods that do not exist: {missing}"
+
+
+def test_dependency_install_asks_first_and_uses_pytorch_utils(module_ast):
+    widget_src = ast.unparse(_class(module_ast, "SegAssistWidget"))
+    on_install = widget_src[widget_src.index("def onInstallDependencies"):]
+    assert on_install.index("confirmOkCancelDisplay") < on_install.index("install_dependencies(")
+    logic_src = ast.unparse(_class(module_ast, "SegAssistLogic"))
+    assert "PyTorchUtilsLogic().installTorch(askConfirmation=True)" in logic_src
+    assert "slicer.util.pip_install" in logic_src
+    setup_src = widget_src[widget_src.index("def setup"):widget_src.index("def cleanup")]
+    assert "install_dependencies" not in setup_src and "pip_install" not in setup_src  # never at start-up
+
+
+# ---- packaging ----------------------------------------------------------------------------------------------
+def _s4ext() -> dict[str, str]:
+    out = {}
+    for line in S4EXT.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        out[key] = value.strip()
+    return out
+
+
+def _cmake_set(text: str, var: str) -> str:
+    m = re.search(r'set\(\s*%s\s+"([^"]*)"\s*\)' % re.escape(var), text)
+    assert m, f"CMakeLists.txt does not set {var}"
+    return m.group(1)
+
+
+def test_s4ext_has_every_field_the_extension_index_requires():
+    meta = _s4ext()
+    missing = [f for f in S4EXT_FIELDS if f not in meta]
+    assert not missing, f"{S4EXT.name} lacks {missing}"
+    empty = [f for f in S4EXT_FIELDS if not meta[f]]
+    assert not empty, f"{S4EXT.name} has empty fields {empty}"
+    assert meta["scm"] == "git" and meta["scmurl"].startswith("https://") and meta["scmurl"].endswith(".git")
+    assert meta["category"] == "Segmentation"
+    assert "PyTorch" in meta["depends"].split()
+    assert meta["iconurl"].startswith("https://") and meta["iconurl"].endswith(".png")
+    assert all(u.startswith("https://") for u in meta["screenshoturls"].split())
+    assert meta["enabled"] in ("0", "1")
+    assert meta["build_subdirectory"] == "."
+
+
+def test_s4ext_agrees_with_the_extension_cmakelists():
+    meta = _s4ext()
+    top = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert re.search(r"project\(\s*SegAssist\s*\)", top)
+    assert _cmake_set(top, "EXTENSION_CATEGORY") == meta["category"]
+    assert _cmake_set(top, "EXTENSION_DEPENDS") == meta["depends"]
+    assert _cmake_set(top, "EXTENSION_ICONURL") == meta["iconurl"]
+    assert _cmake_set(top, "EXTENSION_DESCRIPTION") == meta["description"]
+    assert _cmake_set(top, "EXTENSION_HOMEPAGE") == meta["homepage"]
+    assert _cmake_set(top, "EXTENSION_SCREENSHOTURLS") == meta["screenshoturls"]
+    for needed in ("find_package(Slicer REQUIRED)", "include(${Slicer_USE_FILE})", "add_subdirectory(SegAssist)",
+                   "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"):
+        assert needed in top
+
+
+def _cmake_list(text: str, var: str) -> list[str]:
+    m = re.search(r"set\(\s*%s\s+(.*?)\)" % re.escape(var), text, re.S)
+    assert m, f"{var} not set"
+    return [x.replace("${MODULE_NAME}", "SegAssist") for x in m.group(1).split()]
+
+
+def test_module_cmakelists_lists_every_python_file_and_resource():
+    text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert "set(MODULE_NAME SegAssist)" in text
+    scripts = _cmake_list(text, "MODULE_PYTHON_SCRIPTS")
+    resources = _cmake_list(text, "MODULE_PYTHON_RESOURCES")
+    on_disk = sorted(str(p.relative_to(MODULE_DIR)) for p in MODULE_DIR.rglob("*.py")
+                     if "__pycache__" not in p.parts and "Testing" not in p.parts)
+    assert sorted(scripts) == on_disk
+    res_on_disk = sorted(str(p.relative_to(MODULE_DIR)) for p in (MODULE_DIR / "Resources").rglob("*") if p.is_file())
+    assert sorted(resources) == res_on_disk
+    assert "slicerMacroBuildScriptedModule" in text and "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in text
+
+
+def test_segassistlib_is_installed_beside_the_module():
+    """The SegAssistLib glob in SegAssist/CMakeLists.txt must pick up every library .py file."""
+    text = (MODULE_DIR / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert "ctkMacroCompilePythonScript" in text and "Slicer_QTSCRIPTEDMODULES_LIB_DIR" in text
+    m = re.search(r"file\(GLOB_RECURSE SEGASSISTLIB_PYTHON_SCRIPTS.*?\$\{SEGASSISTLIB_SOURCE_DIR\}/(\S+)\s*\)", text, re.S)
+    assert m, "no GLOB_RECURSE for SegAssistLib's Python files"
+    source_dir = re.search(r"set\(SEGASSISTLIB_SOURCE_DIR \$\{CMAKE_CURRENT_SOURCE_DIR\}/(\S*)\)", text).group(1)
+    base = (MODULE_DIR / source_dir).resolve()
+    assert base == ROOT
+    pattern = m.group(1)  # SegAssistLib/*.py; GLOB_RECURSE's "*" also descends into folders
+    lib_files = [str(p.relative_to(ROOT)) for p in (ROOT / "SegAssistLib").rglob("*.py") if "__pycache__" not in p.parts]
+    assert lib_files and all(fnmatch.fnmatch(f, pattern) for f in lib_files)
+    assert "SegAssistLib/slicer_workflow.py" in lib_files
+
+
+def test_icon_is_a_128_pixel_png():
+    from PIL import Image
+
+    with Image.open(MODULE_DIR / "Resources" / "Icons" / "SegAssist.png") as im:
+        assert im.format == "PNG"
+        assert im.size == (128, 128)
