@@ -107,24 +107,6 @@ def combine_prompts(prompts: Iterable[MarkupPrompt]) -> tuple[np.ndarray, np.nda
     return pts, labs, (boxes[0] if boxes else None)
 
 
-def separate_shared_layers(segmentation_node: Any) -> int:
-    """Give every segment its own labelmap layer; returns how many were moved.
-
-    Slicer packs segments into shared layers (one label value each). ``slicer_mrml``'s reader currently
-    takes a segment's whole layer (every non-zero voxel), which mixes segments that share one, so the workflow
-    keeps one segment per layer. Voxels, names and tags are unchanged; only the storage layout differs.
-    """
-    vtk_seg = segmentation_node.GetSegmentation()
-    moved = 0
-    for n in range(vtk_seg.GetNumberOfSegments()):
-        sid = vtk_seg.GetNthSegmentID(n)
-        layer = vtk_seg.GetLayerIndex(sid)
-        if layer >= 0 and len(vtk_seg.GetSegmentIDsForLayer(layer)) > 1:
-            vtk_seg.SeparateSegmentLabelmap(sid)
-            moved += 1
-    return moved
-
-
 # ---- the workflow -----------------------------------------------------------------------------------------
 class SegAssistWorkflow:
     """Volume, segmentation and prompt nodes in a scene, driven through one :class:`SegmentationEngine` per
@@ -235,7 +217,6 @@ class SegAssistWorkflow:
         from SegAssistLib.slicer_mrml import read_segmentation_from_node
 
         self._require(segmentation_node, "vtkMRMLSegmentationNode", "segmentation")
-        separate_shared_layers(segmentation_node)
         return read_segmentation_from_node(segmentation_node, volume_node)
 
     def _write(self, segmentation: Segmentation, segmentation_node: Any, volume_node: Any,
@@ -243,10 +224,7 @@ class SegAssistWorkflow:
         from SegAssistLib.slicer_mrml import write_segmentation_to_node
 
         self._begin_undoable()
-        separate_shared_layers(segmentation_node)
-        written = write_segmentation_to_node(segmentation, segmentation_node, volume_node, segment_ids, undo=self._undo)
-        separate_shared_layers(segmentation_node)
-        return written
+        return write_segmentation_to_node(segmentation, segmentation_node, volume_node, segment_ids, undo=self._undo)
 
     def add_segment(self, segmentation_node: Any, name: str, color: Sequence[float] | None = None,
                     terminology: Terminology | str | None = None, volume_node: Any = None) -> str:
