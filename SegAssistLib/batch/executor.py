@@ -1,0 +1,150 @@
+"""Running many cases: local worker processes by default, a Dask distributed cluster when an address is given.
+
+No scheduler of our own: locally :class:`concurrent.futures.ProcessPoolExecutor` (spawned processes, so a
+torch or VTK state in the caller is never forked), on a cluster :mod:`distributed` (``pip install
+"segassist[batch]"``; start ``dask scheduler`` and ``dask worker tcp://HOST:8786`` on the machines, which must
+see the input and output paths). Dask was chosen over Ray because cases are independent, CPU-bound and
+short: Dask's futures need no actors, its workers restart through their nanny, and a task on a killed worker
+is sent to another one (``retries=1`` also re-runs a task that raised in the worker itself).
+
+Finished cases (see :mod:`SegAssistLib.batch.runner`) are skipped before anything is sent to a worker.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+from SegAssistLib.batch.manifest import CaseSpec, cases_from_rows
+from SegAssistLib.batch.runner import FAILED, CaseResult, finished_result, run_case
+from SegAssistLib.batch.summary import BatchSummary
+from SegAssistLib.errors import SegAssistError
+
+Progress = Callable[[CaseResult], None]
+
+
+def default_workers() -> int:
+    """Worker processes used when none are asked for: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _failed(case: CaseSpec, error: str) -> CaseResult:
+    return CaseResult(case.case, case.operation, FAILED, 0.0, 0, error)
+
+
+def _run_local(cases: list[CaseSpec], workers: int, force: bool) -> Iterator[CaseResult]:
+    """Run cases in a pool of spawned processes; cases lost with a crashed process get one more try."""
+    pending = list(cases)
+    for attempt in (1, 2):
+        lost: list[CaseSpec] = []
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx) as pool:
+            futures = {pool.submit(run_case, c, force): c for c in pending}
+            for fut in as_completed(futures):
+                case = futures[fut]
+                try:
+                    yield fut.result()
+                except BrokenProcessPool as exc:
+                    if attempt == 1:
+                        lost.append(case)
+                    else:
+                        yield _failed(case, f"the worker process running this case died twice ({exc}).")
+                except Exception as exc:  # e.g. a result that cannot be sent back
+                    yield _failed(case, f"{type(exc).__name__}: {exc}")
+        if not lost:
+            return
+        pending = lost
+
+
+def _dask_client(address: Any):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise SegAssistError(
+            'Running on a cluster needs Dask distributed: pip install "segassist[batch]" (or distributed).'
+        ) from None
+    if not isinstance(address, str):  # a Client or a cluster object
+        return address if isinstance(address, Client) else Client(address), isinstance(address, Client)
+    try:
+        return Client(address, timeout="20s"), False
+    except (OSError, TimeoutError) as exc:
+        raise SegAssistError(
+            f"Cannot reach the Dask scheduler at {address} ({exc}). Start one with `dask scheduler` and workers "
+            f"with `dask worker {address}`, or leave out --address to run on this machine."
+        ) from None
+
+
+def _run_dask(cases: list[CaseSpec], address: Any, force: bool, info: dict) -> Iterator[CaseResult]:
+    from distributed import as_completed as dask_completed
+
+    client, borrowed = _dask_client(address)
+    try:
+        info["workers"] = len(client.scheduler_info().get("workers", {})) or 1
+        token = uuid.uuid4().hex[:8]
+        futures = {
+            client.submit(run_case, c, force, key=f"segassist-batch-{c.case}-{token}", pure=False, retries=1): c
+            for c in cases
+        }
+        for fut in dask_completed(futures):
+            case = futures[fut]
+            try:
+                yield fut.result()
+            except Exception as exc:  # KilledWorker, lost connection, ...
+                yield _failed(case, f"the cluster could not run this case: {type(exc).__name__}: {exc}")
+    finally:
+        if not borrowed:
+            client.close()
+
+
+def run_batch(
+    rows: Iterable[Mapping[str, Any] | CaseSpec],
+    workers: int | None = None,
+    address: Any = None,
+    output_dir: str | os.PathLike | None = None,
+    base_dir: str | os.PathLike = ".",
+    progress: Progress | None = None,
+    force: bool = False,
+) -> BatchSummary:
+    """Run manifest rows and return the summary; one case's failure never stops the others.
+
+    ``rows`` are dicts with the manifest fields (relative inputs resolved against ``base_dir``, relative
+    outputs against ``output_dir``) or :class:`CaseSpec` objects from :func:`read_manifest`. Without
+    ``address`` the cases run in ``workers`` local processes (default: one per CPU); with a Dask scheduler
+    address (``"tcp://host:8786"``), a ``distributed.Client`` or a cluster object, on its workers.
+    ``progress(result)`` is called as each case finishes (skipped ones first). ``force`` re-runs finished
+    cases.
+    """
+    cases = cases_from_rows(rows, base_dir, output_dir)
+    if workers is not None and workers < 1:
+        raise SegAssistError(f"workers must be at least 1, not {workers}.")
+    start = time.perf_counter()
+    results: dict[str, CaseResult] = {}
+
+    def record(r: CaseResult) -> None:
+        results[r.case] = r
+        if progress:
+            progress(r)
+
+    todo = []
+    for c in cases:
+        done = None if force else finished_result(c)
+        if done is not None:
+            record(done)
+        else:
+            todo.append(c)
+    info: dict[str, Any] = {"workers": workers or default_workers()}
+    engine = "local processes" if address is None else f"dask {address if isinstance(address, str) else 'cluster'}"
+    if todo:
+        stream = _run_local(todo, info["workers"], force) if address is None else _run_dask(todo, address, force, info)
+        for r in stream:
+            record(r)
+    ordered = [results[c.case] for c in cases]
+    return BatchSummary(ordered, time.perf_counter() - start, info["workers"], engine)
