@@ -1,0 +1,198 @@
+"""The classical (weight-free) backend on real CT (lung2) and MR (brain1) with simulated clicks.
+
+Every quality check would fail for an empty, full or box-shaped mask: masks are compared with the real
+ground truth (Dice), their area with the object's, and their fill of their own bounding box with a
+rectangle's. Bad prompts must raise a PromptError that says what to do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from SegAssistLib.backends import get_backend
+from SegAssistLib.backends.classical import ClassicalBackend
+from SegAssistLib.errors import PromptError
+from SegAssistLib.planes import PlaneView
+from SegAssistLib.prompts import SlicePrompt, slice_prompt_from_ras
+from SegAssistLib import simulated_user as su
+
+
+def _case(case):
+    image, label = case
+    gt = label.array > 0
+    view = PlaneView(image, "axial")
+    n = su.largest_slice(view, gt)
+    return view, gt, n, np.asarray(view.slice(n, gt), bool)
+
+
+def assert_plausible(mask: np.ndarray, gt2d: np.ndarray, min_dice: float) -> None:
+    """Fails for an empty, full, or box-shaped mask, and for one that misses the object."""
+    assert mask.dtype == bool and mask.shape == gt2d.shape
+    assert mask.any(), "empty mask"
+    assert mask.mean() < 0.5, "mask covers most of the slice"
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    box_area = (rows[-1] - rows[0] + 1) * (cols[-1] - cols[0] + 1)
+    assert mask.sum() / box_area < 0.9, "mask fills its bounding box like a rectangle"
+    assert 0.5 < mask.sum() / gt2d.sum() < 2.0
+    assert su.dice(mask, gt2d) >= min_dice
+
+
+def test_registry_gives_the_classical_backend():
+    backend = get_backend("classical")
+    assert isinstance(backend, ClassicalBackend) and backend.name == "classical"
+
+
+@pytest.mark.parametrize("case_name, min_dice", [("lung2", 0.85), ("brain1", 0.6)])
+def test_one_click_at_the_object_centre(case_name, min_dice, request):
+    view, _, n, gt2d = _case(request.getfixturevalue(case_name))
+    session = ClassicalBackend().open_session(view)
+    r, c = su.first_click(gt2d)
+    result = session.add_prompt(n, SlicePrompt(points=[[r, c]], labels=[1]))
+    assert result.slice_index == n and result.score == 1.0
+    assert_plausible(result.mask, gt2d, min_dice)
+
+
+def test_corrections_reach_high_dice_on_lung2(lung2):
+    view, _, n, gt2d = _case(lung2)
+    run = su.simulate_clicks(ClassicalBackend().open_session(view), n, gt2d, max_clicks=5)
+    assert max(run.dices) >= 0.9
+    assert run.noc(0.85, 5) <= 3
+
+
+def test_corrections_improve_brain1(brain1):
+    view, _, n, gt2d = _case(brain1)
+    run = su.simulate_clicks(ClassicalBackend().open_session(view), n, gt2d, max_clicks=5)
+    assert run.dice_at(5) > run.dice_at(1)
+    assert run.dice_at(5) >= 0.85
+
+
+def test_negative_click_removes_what_it_lands_on(lung2):
+    image, label = lung2
+    gt = label.array > 0
+    view = PlaneView(image, "axial")
+    for n in range(15, 26):  # the first slice where the simulated user's second click is a negative one
+        gt2d = np.asarray(view.slice(n, gt), bool)
+        session = ClassicalBackend().open_session(view)
+        first = session.add_prompt(n, SlicePrompt(points=[su.first_click(gt2d)], labels=[1])).mask
+        (r2, c2), label2 = su.next_click(gt2d, first)
+        if label2 == 0:
+            break
+    else:
+        pytest.fail("no slice of lung2 needed a negative correction")
+    assert first[r2, c2]
+    second = session.add_prompt(n, SlicePrompt(points=[[r2, c2]], labels=[0])).mask
+    assert not second[r2, c2]
+    assert (second & ~gt2d).sum() < (first & ~gt2d).sum()  # fewer false pixels
+    assert su.dice(second, gt2d) >= su.dice(first, gt2d) - 0.02
+
+
+def test_positive_correction_adds_what_it_lands_on(brain1):
+    view, _, n, gt2d = _case(brain1)
+    session = ClassicalBackend().open_session(view)
+    first = session.add_prompt(n, SlicePrompt(points=[su.first_click(gt2d)], labels=[1])).mask
+    (r2, c2), label2 = su.next_click(gt2d, first)
+    assert label2 == 1 and not first[r2, c2]
+    second = session.add_prompt(n, SlicePrompt(points=[[r2, c2]], labels=[1])).mask
+    assert second[r2, c2]
+    assert (second & gt2d).sum() > (first & gt2d).sum()
+
+
+def test_box_prompt(lung2):
+    view, _, n, gt2d = _case(lung2)
+    r0, c0, r1, c1 = su.box_from_mask(gt2d)
+    mask = ClassicalBackend().open_session(view).add_prompt(n, SlicePrompt(box=(r0 - 2, c0 - 2, r1 + 2, c1 + 2))).mask
+    assert_plausible(mask, gt2d, 0.8)
+    assert not mask[: int(r0) - 3].any() and not mask[:, int(c1) + 3:].any()  # nothing outside the box
+
+
+@pytest.mark.parametrize("method", ["watershed", "geodesic"])
+def test_other_methods_are_real_segmentations(method, lung2):
+    view, _, n, gt2d = _case(lung2)
+    mask = ClassicalBackend(method).open_session(view).add_prompt(
+        n, SlicePrompt(points=[su.first_click(gt2d)], labels=[1])).mask
+    assert_plausible(mask, gt2d, 0.7)
+
+
+def test_keyframes_make_a_3d_mask(lung2):
+    image, label = lung2
+    gt = label.array > 0
+    view = PlaneView(image, "axial")
+    mask, keys = su.simulate_keyframes(ClassicalBackend().open_session(view), view, gt, every=3,
+                                       clicks_per_keyframe=2)
+    assert keys[0] == 15 and keys[-1] == 25
+    filled = np.flatnonzero(mask.any(axis=(1, 2)))
+    assert filled.tolist() == list(range(15, 26))  # every slice between the keyframes, none outside
+    assert su.dice(mask, gt) >= 0.8
+    for n in (16, 20, 23):  # unprompted slices are real segmentations too
+        assert n not in keys
+        assert_plausible(view.slice(n, mask).copy(), np.asarray(view.slice(n, gt), bool), 0.7)
+
+
+def test_propagate_streams_and_stops(lung2):
+    image, label = lung2
+    gt = label.array > 0
+    view = PlaneView(image, "axial")
+    session = ClassicalBackend().open_session(view)
+    for n in (16, 22):
+        su.simulate_clicks(session, n, np.asarray(view.slice(n, gt), bool), 1)
+    got = [r.slice_index for r in session.propagate("forward", max_slices=3)]
+    assert got == [16, 17, 18]
+    calls = []
+    got = [r.slice_index for r in session.propagate("backward", should_stop=lambda: len(calls.append(1) or calls) > 2)]
+    assert got == [22, 21]
+
+
+def test_extrapolation_past_keyframes_stays_near_the_object(lung2):
+    image, label = lung2
+    gt = label.array > 0
+    view = PlaneView(image, "axial")
+    session = ClassicalBackend(extrapolate=True).open_session(view)
+    su.simulate_clicks(session, 22, np.asarray(view.slice(22, gt), bool), 1)
+    results = {r.slice_index: r.mask for r in session.propagate("both")}
+    got = sorted(results)
+    assert 22 in got and len(got) > 1 and got == list(range(got[0], got[-1] + 1))
+    key_area = results[22].sum()
+    for n, m in results.items():
+        assert m.sum() <= 1.1 ** abs(n - 22) * key_area + 1  # never floods the slice
+    for n in (21, 23):  # the neighbours of the prompted slice are the lesion
+        assert su.dice(results[n], np.asarray(view.slice(n, gt), bool)) > 0.7
+
+
+# ---- bad input ------------------------------------------------------------------------------------
+def test_empty_prompt_is_refused(lung2):
+    view = PlaneView(lung2[0], "axial")
+    session = ClassicalBackend().open_session(view)
+    with pytest.raises(PromptError, match="No prompt"):
+        session.add_prompt(20, SlicePrompt())
+
+
+def test_points_outside_the_slice_or_volume_are_refused(lung2):
+    image = lung2[0]
+    view = PlaneView(image, "axial")
+    session = ClassicalBackend().open_session(view)
+    with pytest.raises(PromptError, match="outside"):
+        session.add_prompt(20, SlicePrompt(points=[[600.0, 10.0]], labels=[1]))
+    with pytest.raises(PromptError, match="outside"):
+        session.add_prompt(61, SlicePrompt(points=[[100.0, 100.0]], labels=[1]))
+    lo, hi = image.bounds_ras()
+    with pytest.raises(PromptError, match="outside the volume"):
+        slice_prompt_from_ras(view, [hi + 50.0], [1])
+
+
+def test_negative_points_alone_are_refused(lung2):
+    view = PlaneView(lung2[0], "axial")
+    session = ClassicalBackend().open_session(view)
+    with pytest.raises(PromptError, match="positive point"):
+        session.add_prompt(20, SlicePrompt(points=[[100.0, 100.0]], labels=[0]))
+
+
+def test_propagate_without_prompts_is_refused(lung2):
+    session = ClassicalBackend().open_session(PlaneView(lung2[0], "axial"))
+    with pytest.raises(PromptError, match="Nothing to propagate"):
+        list(session.propagate())
+
+
+def test_unknown_method_is_refused():
+    with pytest.raises(ValueError, match="random_walker"):
+        ClassicalBackend("magic")
