@@ -1,0 +1,234 @@
+"""SAM 2 backend vs sam2's own JPEG-folder route, on the same real CT volume, in one run.
+
+For 32, 128 and 300 axial slices (lung2, 512 x 512, its 61 slices mirrored to the length) it measures, for
+both routes with identical (random) weights, precision and image size:
+
+- start: opening the session (ours: nothing to load; sam2: ``init_state`` reading every JPEG into floats);
+- click new: the first click on a slice that has not been embedded;
+- click again: a second click on the same slice (decoder only);
+- s/slice: propagation forwards and backwards through the whole volume, per slice;
+- peak MB: peak memory above the process's level after building the model (RSS sampled every 10 ms on
+  CPU; ``torch.cuda.max_memory_allocated`` on CUDA), and the same minus the masks both routes keep
+  (one bool slice per slice).
+
+Each (route, size) runs in a fresh subprocess so peaks do not leak between runs. Ratios are ours / sam2
+(≤ 1.0 is the target). sam2's JPEG export is done before timing and not counted; both routes run with
+``fill_hole_area=0`` (no ``_C`` here, so sam2 would skip hole filling anyway) and without tqdm bars.
+
+    python Testing/Benchmarks/bench_sam2.py                     # CPU: image size 256
+    python Testing/Benchmarks/bench_sam2.py --image-size 1024   # GPU / real model size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("SEGASSIST_SHARED_DATA", REPO.parent / "shared" / "data"))
+CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+
+
+def make_volume(n_slices: int):
+    """lung2 with its slices mirrored back and forth to ``n_slices`` (same geometry, real CT content)."""
+    from SegAssistLib.io.volumes import read_volume
+    from SegAssistLib.volume import Volume
+
+    image = read_volume(DATA / "pyradiomics" / "lung2_image.nrrd")
+    a = image.array
+    reps = int(np.ceil(n_slices / (2 * len(a)))) + 1
+    tiled = np.concatenate([a, a[::-1]] * reps)[:n_slices]
+    label = read_volume(DATA / "pyradiomics" / "lung2_label.nrrd").array
+    k, j, i = np.nonzero(label)
+    return Volume(np.ascontiguousarray(tiled), image.ijk_to_ras.copy(), dict(image.metadata)), (int(j.mean()), int(i.mean()))
+
+
+class PeakMemory:
+    """Peak memory above a baseline: CUDA allocator stats on a GPU, sampled RSS otherwise."""
+
+    def __init__(self, device: str):
+        import torch
+
+        self.torch, self.cuda = torch, device.startswith("cuda")
+        self.peak = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self):
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            self.base = self.torch.cuda.memory_allocated()
+            self.torch.cuda.reset_peak_memory_stats()
+        else:
+            self.base = self.peak = self.rss()
+
+            def sample():
+                while not self._stop.wait(0.01):
+                    self.peak = max(self.peak, self.rss())
+
+            self.thread = threading.Thread(target=sample, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            self.torch.cuda.synchronize()
+            self.peak = self.torch.cuda.max_memory_allocated()
+        else:
+            self._stop.set()
+            self.thread.join()
+            self.peak = max(self.peak, self.rss())
+
+    @property
+    def mb(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
+def worker(route: str, n: int, image_size: int, precision: str, device: str) -> dict:
+    import torch
+
+    from SegAssistLib.backends.sam2.quiet import no_sam2_progress_bars
+    from SegAssistLib.backends.sam2_backend import Sam2Backend
+    from SegAssistLib.planes import PlaneView
+    from SegAssistLib.prompts import SlicePrompt
+    from SegAssistLib.windowing import default_window
+
+    torch.manual_seed(0)
+    volume, (jc, ic) = make_volume(n)
+    view = PlaneView(volume, "axial")
+    mid = n // 2
+    row, col = view.voxel_to_pixel(mid, jc, ic)[1:]
+    backend = Sam2Backend("tiny", random_weights=True, image_size=image_size, precision=precision, device=device)
+    predictor = backend.predictor
+    predictor.fill_hole_area = 0
+    masks = {}
+    tmp = None
+    if route == "sam2":
+        from sam2.build_sam import build_sam2_video_predictor
+
+        from SegAssistLib.backends.sam2_backend import _sam2_hydra
+
+        with _sam2_hydra():
+            plain = build_sam2_video_predictor(CONFIG, None, device=backend.device,
+                                               hydra_overrides_extra=[f"++model.image_size={image_size}"])
+        plain.load_state_dict(predictor.state_dict())
+        plain.fill_hole_area = 0
+        plain.add_all_frames_to_correct_as_cond = True
+        del predictor, backend.__dict__["_predictor"]
+        # sam2's route: one JPEG per slice, as sam2's README does for videos (not timed).
+        from PIL import Image
+
+        tmp = tempfile.TemporaryDirectory()
+        window = default_window(volume.array, volume.metadata.get("modality"))
+        t = time.perf_counter()
+        for k in range(n):
+            Image.fromarray(window.to_uint8(view.model_slice(k))).convert("RGB").save(f"{tmp.name}/{k:05d}.jpg", quality=95)
+        export_s = time.perf_counter() - t
+        mr, mc = view.pixel_to_model(np.array([row]), np.array([col]))
+        with PeakMemory(backend.device) as mem:
+            with backend.autocast(), no_sam2_progress_bars():
+                t = time.perf_counter()
+                state = plain.init_state(tmp.name)
+                start_s = time.perf_counter() - t
+                t = time.perf_counter()
+                plain.add_new_points_or_box(state, mid, 1, points=[[mc[0], mr[0]]], labels=[1])
+                click_new = time.perf_counter() - t
+                t = time.perf_counter()
+                plain.add_new_points_or_box(state, mid, 1, points=[[mc[0] + 5, mr[0] + 5]], labels=[0],
+                                            clear_old_points=False)
+                click_again = time.perf_counter() - t
+                t = time.perf_counter()
+                for reverse in (False, True):
+                    for frame, _, m in plain.propagate_in_video(state, reverse=reverse):
+                        masks[frame] = view.mask_from_model(m[0, 0].float().cpu().numpy(), threshold=0.0)
+                prop = time.perf_counter() - t
+    else:
+        export_s = 0.0
+        with PeakMemory(backend.device) as mem:
+            t = time.perf_counter()
+            session = backend.open_session(view)
+            start_s = time.perf_counter() - t
+            t = time.perf_counter()
+            session.add_prompt(mid, SlicePrompt(points=[[row, col]], labels=[1]))
+            click_new = time.perf_counter() - t
+            t = time.perf_counter()
+            session.add_prompt(mid, SlicePrompt(points=[[row + 5, col + 5]], labels=[0]))
+            click_again = time.perf_counter() - t
+            t = time.perf_counter()
+            for r in session.propagate():
+                masks[r.slice_index] = r.mask
+            prop = time.perf_counter() - t
+    assert len(masks) == n, (route, len(masks), n)
+    mask_mb = sum(m.nbytes for m in masks.values()) / 2**20
+    if tmp is not None:
+        tmp.cleanup()
+    return {"route": route, "n": n, "start_s": start_s, "export_s": export_s, "click_new_s": click_new,
+            "click_again_s": click_again, "s_per_slice": prop / n, "peak_mb": mem.mb, "mask_mb": mask_mb,
+            "device": backend.device, "precision": backend.autocast_dtype or "float32"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="32,128,300", help="slice counts (comma separated)")
+    parser.add_argument("--image-size", type=int, default=None, help="model input size (default 1024 on GPU, 256 on CPU)")
+    parser.add_argument("--precision", default="auto", help="auto, fp32, bf16, fp16 (same for both routes)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--worker", nargs=2, metavar=("ROUTE", "N"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.image_size is None:
+        import torch
+
+        args.image_size = 1024 if torch.cuda.is_available() else 256
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.image_size, args.precision, args.device)))
+        return 0
+    if not (DATA / "pyradiomics" / "lung2_image.nrrd").exists():
+        print(f"real data not found under {DATA}", file=sys.stderr)
+        return 1
+    rows = []
+    for n in [int(s) for s in args.sizes.split(",")]:
+        pair = {}
+        for route in ("ours", "sam2"):
+            cmd = [sys.executable, __file__, "--worker", route, str(n), "--image-size", str(args.image_size),
+                   "--precision", args.precision, "--device", args.device]
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+            if out.returncode:
+                print(out.stderr[-3000:], file=sys.stderr)
+                return 1
+            pair[route] = json.loads(out.stdout.strip().splitlines()[-1])
+        rows.append(pair)
+        print(f"done {n} slices", file=sys.stderr, flush=True)
+    d = rows[0]["ours"]
+    print(f"\nSAM 2.1 tiny, random weights, image size {args.image_size}, device {d['device']}, autocast {d['precision']};"
+          f" lung2 axial 512x512 mirrored to N slices; ratio = ours / sam2 JPEG route\n")
+    head = ("| N | metric | ours | sam2 (JPEG folder) | ratio |\n|---|---|---|---|---|")
+    print(head)
+    for pair in rows:
+        o, s = pair["ours"], pair["sam2"]
+        n = o["n"]
+        for key, label, fmt in (("start_s", "session start (s)", "{:.3f}"), ("click_new_s", "click, new slice (s)", "{:.3f}"),
+                                ("click_again_s", "click, embedded slice (s)", "{:.3f}"),
+                                ("s_per_slice", "propagation (s/slice)", "{:.3f}"), ("peak_mb", "peak memory (MB)", "{:.0f}")):
+            ratio = o[key] / s[key] if s[key] > 0 else float("nan")
+            print(f"| {n} | {label} | {fmt.format(o[key])} | {fmt.format(s[key])} | {ratio:.2f} |")
+        om, sm = o["peak_mb"] - o["mask_mb"], s["peak_mb"] - s["mask_mb"]
+        print(f"| {n} | peak minus kept masks (MB) | {om:.0f} | {sm:.0f} | {om / sm if sm > 0 else float('nan'):.2f} |")
+        print(f"| {n} | (sam2 JPEG export, not timed above) | | {s['export_s']:.2f} s | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
