@@ -96,6 +96,12 @@ def write_dicom_seg(
     except GeometryError as exc:
         raise GeometryError(f"{p}: cannot reference series in {ref}: {exc}") from None
     datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
+    # highdicom copies SpacingBetweenSlices from the source headers; GDCM-written series can carry a wrong
+    # one (1 mm). The in-memory headers get the spacing the slice positions proved (files are not touched).
+    step = float(source.spacing[2])
+    for ds in datasets:
+        if "SpacingBetweenSlices" in ds and abs(float(ds.SpacingBetweenSlices) - step) > 1e-3 * step:
+            ds.SpacingBetweenSlices = f"{step:.6g}"
     ids = segmentation.segment_ids
     pixels = np.zeros(segmentation.shape + (len(ids),), dtype=np.uint8)  # (frame=k, row=j, column=i, segment)
     for n, sid in enumerate(ids):
@@ -187,14 +193,14 @@ def _own_grid(seg: Any, iop: np.ndarray, pixel_spacing: np.ndarray, positions: n
     normal = np.cross(row, col)
     along = positions @ normal
     planes = np.unique(np.round(along, 3))
-    measures = _first(_first(seg, "SharedFunctionalGroupsSequence") or {}, "PixelMeasuresSequence")
-    step = None
-    if measures is not None and "SpacingBetweenSlices" in measures:
-        step = float(measures.SpacingBetweenSlices)
+    # The frames' own positions decide the slice step; SpacingBetweenSlices (copied from the source
+    # images, and not always right) is used only when the SEG holds a single plane.
     if len(planes) > 1:
-        gaps = np.diff(planes)
-        step = step if step and step > 0 else float(gaps.min())
-    step = step if step and step > 0 else 1.0
+        step = float(np.diff(planes).min())
+    else:
+        measures = _first(_first(seg, "SharedFunctionalGroupsSequence") or {}, "PixelMeasuresSequence")
+        value = measures.get("SpacingBetweenSlices") if measures is not None else None
+        step = float(value) if value and float(value) > 0 else 1.0
     k_float = (along - planes[0]) / step
     k = np.rint(k_float).astype(int)
     if np.abs(k_float - k).max() > 0.05:
