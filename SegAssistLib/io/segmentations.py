@@ -38,6 +38,18 @@ def segmentation_format(path: str | os.PathLike) -> str:
     )
 
 
+def _is_slicer_segmentation_nrrd(path: str | os.PathLike) -> bool:
+    """True for a plain ``.nrrd`` that is really a Slicer segmentation (its header has Segment0_ fields)."""
+    if not str(path).lower().endswith(".nrrd") or not Path(path).is_file():
+        return False
+    try:
+        import nrrd
+
+        return any(key.startswith("Segment0_") for key in nrrd.read_header(str(path)))
+    except Exception:  # not readable as NRRD here: let the labelmap reader report it
+        return False
+
+
 def read_segmentation(
     path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None, color_table: str | None = None
 ) -> Segmentation:
@@ -48,7 +60,7 @@ def read_segmentation(
         from SegAssistLib.io.volumes import read_volume
 
         reference = read_volume(reference)
-    if fmt == SEG_NRRD:
+    if fmt == SEG_NRRD or (fmt == LABELMAP and _is_slicer_segmentation_nrrd(path)):
         from SegAssistLib.io.seg_nrrd import read_seg_nrrd
 
         return read_seg_nrrd(path, reference)

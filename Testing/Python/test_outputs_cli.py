@@ -80,6 +80,17 @@ def test_overlap_refused_unless_allowed(brain1, tmp_path, capsys):
     assert (tmp_path / "labels.ctbl").is_file()
 
 
+def test_slicer_segmentation_saved_as_plain_nrrd_keeps_segments(brain_seg_nrrd, tmp_path):
+    """Slicer can save a segmentation as .nrrd: its Segment fields are recognised, not read as a labelmap."""
+    seg, path = brain_seg_nrrd
+    plain = tmp_path / "segmentation.nrrd"
+    plain.write_bytes(path.read_bytes())
+    assert main(["convert", str(plain), str(tmp_path / "out.seg.nrrd")]) == 0
+    back = read_seg_nrrd(tmp_path / "out.seg.nrrd")
+    assert [s.name for s in back] == [s.name for s in seg]
+    assert back.segment("lesion").terminology == MASS
+
+
 def test_unknown_format_and_missing_input(brain_seg_nrrd, tmp_path, capsys):
     _, path = brain_seg_nrrd
     assert main(["convert", str(path), str(tmp_path / "out.png")]) == 2
