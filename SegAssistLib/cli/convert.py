@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-overlap", action="store_true",
                    help="labelmap output only: let later segments win where segments overlap (voxels are lost; "
                    "a warning says how many)")
+    if importlib.util.find_spec("SegAssistLib.cli.convert_datasets") is not None:
+        from SegAssistLib.cli import convert_datasets
+
+        convert_datasets.add_arguments(p)
     p.set_defaults(func=run)
 
 

@@ -215,4 +215,19 @@ def write_dicom_series(
         writer.SetFileName(str(out))
         writer.Execute(s)
         paths.append(out)
+    _fix_spacing_between_slices(paths, image.GetSpacing()[2])
     return paths
+
+
+def _fix_spacing_between_slices(paths: list[Path], spacing: float) -> None:
+    """GDCM, once it has read any series in the process, stamps SpacingBetweenSlices = 1 on slices it
+    writes. Put the true spacing back so readers that trust the tag are not misled."""
+    import pydicom
+
+    first = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    if "SpacingBetweenSlices" not in first or abs(float(first.SpacingBetweenSlices) - spacing) < 1e-6:
+        return
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.SpacingBetweenSlices = f"{spacing:.6f}"
+        ds.save_as(path)

@@ -140,3 +140,12 @@ def test_truncated_nrrd(tmp_path, case_path):
     truncated.write_bytes(data[: len(data) // 2])
     with pytest.raises(VolumeReadError, match="truncated.nrrd"):
         read_volume(truncated)
+
+
+def test_spacing_tag_true_after_gdcm_has_read(lung2_series, tmp_path):
+    vol, folder = lung2_series
+    read_volume(folder)  # GDCM now holds state that made later writes claim 1 mm between slices
+    crop = vol.with_array(np.ascontiguousarray(vol.array[:4, :32, :32]))
+    paths = write_dicom_series(crop, tmp_path / "again")
+    ds = pydicom.dcmread(paths[0], stop_before_pixels=True)
+    assert float(ds.get("SpacingBetweenSlices", 5.0)) == pytest.approx(5.0)
