@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from SegAssistLib.errors import PromptError, SegAssistError
-from SegAssistLib.io.markups import MarkupPrompt, is_negative_list_name, segment_name_of_list
+from SegAssistLib.io.markups import MarkupPrompt, is_negative_list_name, point_is_negative, segment_name_of_list
 from SegAssistLib.segmentation import Segment, Segmentation, Terminology
 from SegAssistLib.volume import Volume
 
@@ -76,9 +76,9 @@ def markups_from_node(node: Any) -> MarkupPrompt:
             continue
         pos = [0.0, 0.0, 0.0]
         node.GetNthControlPointPositionWorld(n, pos)
-        label = (node.GetNthControlPointLabel(n) or "").strip()
-        desc = (node.GetNthControlPointDescription(n) or "").lower()
-        negative = negative_list or label.startswith("-") or "negative" in desc or "exclude" in desc
+        negative = negative_list or point_is_negative(
+            node.GetNthControlPointLabel(n) or "", node.GetNthControlPointDescription(n) or ""
+        )
         points.append(pos)
         labels.append(0 if negative else 1)
     return MarkupPrompt(

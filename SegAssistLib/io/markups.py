@@ -58,10 +58,11 @@ def segment_name_of_list(name: str) -> str:
     return n.rstrip(" -").strip() or name.strip()
 
 
-def _point_is_negative(point: dict[str, Any]) -> bool:
-    label = str(point.get("label", "")).strip()
-    desc = str(point.get("description", "")).lower()
-    return label.startswith("-") or "negative" in desc or "exclude" in desc
+def point_is_negative(label: str, description: str = "") -> bool:
+    """True for a control point marked negative: label starting with '-', or description saying
+    "negative" / "exclude"."""
+    desc = (description or "").lower()
+    return (label or "").strip().startswith("-") or "negative" in desc or "exclude" in desc
 
 
 def read_markups(source: str | os.PathLike | dict) -> list[MarkupPrompt]:
@@ -111,7 +112,7 @@ def _read_one(markup: dict[str, Any], where: str, index: int, stem: str) -> Mark
             if not (isinstance(pos, list) and len(pos) == 3):
                 raise FormatError(f"{where}: control point {cp.get('label', '?')} has no 3D position.")
             points.append(np.asarray(pos, dtype=float) * flip)
-            labels.append(0 if negative_list or _point_is_negative(cp) else 1)
+            labels.append(0 if negative_list or point_is_negative(str(cp.get("label", "")), str(cp.get("description", ""))) else 1)
         if not points:
             raise FormatError(f"{where}: point list {name!r} has no placed points.")
         return MarkupPrompt(segment, np.array(points), np.array(labels, dtype=int), None, where, plane)
