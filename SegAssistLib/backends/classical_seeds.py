@@ -35,12 +35,13 @@ class SeedOptions:
     similar_sigmas: float = 2.5  # a pixel "looks like the clicked tissue" within this many std devs
     far_sigmas: float = 5.0  # a pixel becomes a background seed beyond this many std devs (0 = off)
     margin_mm: float = 10.0  # minimum margin around the estimated extent
-    margin_fraction: float = 0.3  # margin as a fraction of the estimated extent
+    margin_fraction: float = 0.15  # margin as a fraction of the estimated extent
     min_roi_mm: float = 30.0  # the ROI is at least this wide
     smoothing_mm: float = 1.0  # Gaussian smoothing before the intensity statistics
     seed_fraction: float = 0.5  # object seed radius as a fraction of the click's distance to dissimilar tissue
     correction_radius_mm: float = 3.0  # cap on the object seed of every positive click after the first
-    reach: float = 3.0  # the ROI extends this many such distances from each positive click
+    reach: float = 2.0  # the ROI extends this many such distances from each positive click
+    correction_reach_mm: float = 6.0  # ... but at most this far from a correction click
 
 
 @dataclass
@@ -136,7 +137,7 @@ def build_seeds(
             # The object probably extends a few local radii from the clicks, and not past the connected
             # pixels that look like it.
             reach_mm = opt.reach * local_mm
-            reach_mm[1:] = np.minimum(reach_mm[1:], opt.reach * opt.correction_radius_mm)  # corrections: local
+            reach_mm[1:] = np.minimum(reach_mm[1:], opt.correction_reach_mm)  # corrections are local
             half = np.maximum(reach_mm, opt.min_roi_mm / 2)[:, None] / spacing[None, :]
             reach_lo, reach_hi = (pos - half).min(axis=0), (pos + half).max(axis=0)
             lab, _ = ndimage.label(similar)

@@ -43,7 +43,7 @@ def test_registry_gives_the_classical_backend():
     assert isinstance(backend, ClassicalBackend) and backend.name == "classical"
 
 
-@pytest.mark.parametrize("case_name, min_dice", [("lung2", 0.85), ("brain1", 0.6)])
+@pytest.mark.parametrize("case_name, min_dice", [("lung2", 0.8), ("brain1", 0.6)])
 def test_one_click_at_the_object_centre(case_name, min_dice, request):
     view, _, n, gt2d = _case(request.getfixturevalue(case_name))
     session = ClassicalBackend().open_session(view)
@@ -106,12 +106,29 @@ def test_box_prompt(lung2):
     assert not mask[: int(r0) - 3].any() and not mask[:, int(c1) + 3:].any()  # nothing outside the box
 
 
-@pytest.mark.parametrize("method", ["watershed", "geodesic"])
+@pytest.mark.parametrize("method", ["random_walker", "geodesic", "slicer_growcut"])
 def test_other_methods_are_real_segmentations(method, lung2):
     view, _, n, gt2d = _case(lung2)
     mask = ClassicalBackend(method).open_session(view).add_prompt(
         n, SlicePrompt(points=[su.first_click(gt2d)], labels=[1])).mask
     assert_plausible(mask, gt2d, 0.7)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case_name", ["lung2", "brain1"])
+def test_beats_slicer_growcut_with_the_same_seeds(case_name, request):
+    """The issue's target: higher Dice than Slicer's GrowCut at equal clicks (3), same seeds, every slice."""
+    pytest.importorskip("slicer")
+    image, label = request.getfixturevalue(case_name)
+    gt = label.array > 0
+    view = PlaneView(image, "axial")
+    ours, peer = [], []
+    for n in [n for n in range(view.n_slices) if view.slice(n, gt).any()]:
+        gt2d = np.asarray(view.slice(n, gt), bool)
+        ours.append(su.simulate_clicks(ClassicalBackend().open_session(view), n, gt2d, 3).dice_at(3))
+        peer.append(su.simulate_clicks(ClassicalBackend("slicer_growcut").open_session(view), n, gt2d, 3).dice_at(3))
+    assert np.mean(ours) > np.mean(peer)
+    assert min(ours) > 0.5
 
 
 def test_keyframes_make_a_3d_mask(lung2):

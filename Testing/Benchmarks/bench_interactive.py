@@ -1,0 +1,145 @@
+"""Interactive segmentation with a simulated user: our classical backend against Slicer's own GrowCut.
+
+Cases (real data): pyradiomics lung2 (CT lesion) and brain1 (MR tumour) from ../shared/data, and the
+MNI152 2009 T1 template with its brain mask (nilearn). On every axial slice that holds the object (MNI:
+``--mni-slices`` slices spread over the brain), a simulated user clicks (first click at the object's centre,
+then at the centre of the largest error) up to ``--clicks`` times. Reported per method:
+
+* Dice after 1, 3 and 5 clicks, NoC@85 and NoC@90 (clicks to reach Dice 0.85 / 0.90; ``clicks + 1`` when
+  never reached), averaged over slices;
+* 3D Dice of the keyframe workflow (clicks on every ``--every``-th slice, then ``propagate``);
+* seconds per interaction (mean and max) on this machine, and the ratio to GrowCut.
+
+Every method gets the same seeds: the classical backend's seed builder turns the clicks into object and
+background seeds on the same region of interest, and only the seeded algorithm differs (random walker =
+ours; watershed and geodesic = the other candidates; ``slicer_growcut`` = Slicer's "Grow from seeds",
+``vtkImageGrowCutSegment`` from slicer-core, run in the same process). ``--sam2-checkpoint`` adds the SAM 2
+backend through the same protocol.
+
+Run: ``python Testing/Benchmarks/bench_interactive.py [--clicks 10] [--methods random_walker,slicer_growcut]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from SegAssistLib import simulated_user as su
+from SegAssistLib.backends.classical import ClassicalBackend
+from SegAssistLib.planes import PlaneView
+from SegAssistLib.volume import Volume
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(os.environ.get("SEGASSIST_SHARED_DATA", REPO.parent / "shared" / "data")) / "pyradiomics"
+
+
+def load_cases(mni_slices: int) -> dict[str, tuple[Volume, np.ndarray, list[int] | None]]:
+    """name -> (image, 3D ground truth, slices to click on (None = all with the object))."""
+    from SegAssistLib.io.volumes import read_volume
+
+    cases = {}
+    for name in ("lung2", "brain1"):
+        if (DATA / f"{name}_image.nrrd").exists():
+            cases[name] = (read_volume(DATA / f"{name}_image.nrrd"), read_volume(DATA / f"{name}_label.nrrd").array > 0, None)
+        else:
+            print(f"skipping {name}: {DATA} not found", file=sys.stderr)
+    try:
+        from nilearn import datasets
+
+        t1 = datasets.load_mni152_template(resolution=1)
+        brain = datasets.load_mni152_brain_mask(resolution=1)
+        # nibabel affines are RAS already; arrays are (i, j, k) -> (k, j, i).
+        image = Volume(np.ascontiguousarray(np.asarray(t1.get_fdata(), np.float32).transpose(2, 1, 0)), t1.affine,
+                       {"modality": "MR"})
+        gt = np.ascontiguousarray(np.asarray(brain.get_fdata() > 0.5).transpose(2, 1, 0))
+        view = PlaneView(image, "axial")
+        present = [n for n in range(view.n_slices) if view.slice(n, gt).sum() > 2000]
+        picks = [present[int(i)] for i in np.linspace(0, len(present) - 1, mni_slices + 2)[1:-1]]
+        cases["mni152_brain"] = (image, gt, picks)
+    except ImportError:
+        print("skipping MNI152: nilearn not installed", file=sys.stderr)
+    return cases
+
+
+def make_backends(methods: list[str], sam2_checkpoint: str | None, seed_options: list[str] = ()):
+    from SegAssistLib.backends.classical_seeds import SeedOptions
+
+    opts = SeedOptions(**{k: float(v) for k, v in (o.split("=", 1) for o in seed_options)})
+    backends = {m: ClassicalBackend(m, opts) for m in methods}
+    if sam2_checkpoint:
+        from SegAssistLib.backends import get_backend
+
+        backends["sam2"] = get_backend("sam2", checkpoint=sam2_checkpoint)
+    return backends
+
+
+def click_metrics(backend, image: Volume, gt: np.ndarray, slices: list[int] | None, clicks: int) -> dict:
+    view = PlaneView(image, "axial")
+    if slices is None:
+        slices = [n for n in range(view.n_slices) if view.slice(n, gt).any()]
+    rows, seconds = [], []
+    for n in slices:
+        with backend.open_session(view) as session:
+            run = su.simulate_clicks(session, n, np.asarray(view.slice(n, gt), bool), clicks)
+        rows.append([run.dice_at(1), run.dice_at(3), run.dice_at(5), run.noc(0.85, clicks), run.noc(0.90, clicks)])
+        seconds += run.seconds
+    r = np.mean(rows, axis=0)
+    return {"dice1": r[0], "dice3": r[1], "dice5": r[2], "noc85": r[3], "noc90": r[4],
+            "t_mean": float(np.mean(seconds)), "t_max": float(np.max(seconds)), "slices": len(slices),
+            "shape": view.slice_shape}
+
+
+def keyframe_dice(backend, image: Volume, gt: np.ndarray, every: int, clicks: int) -> tuple[float, float, int]:
+    view = PlaneView(image, "axial")
+    t0 = time.perf_counter()
+    with backend.open_session(view) as session:
+        mask, keys = su.simulate_keyframes(session, view, gt, every, clicks)
+    return su.dice(mask, gt), time.perf_counter() - t0, len(keys)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clicks", type=int, default=10, help="clicks per slice (NoC is capped here)")
+    ap.add_argument("--methods", default="random_walker,slicer_growcut,watershed,geodesic")
+    ap.add_argument("--every", type=int, default=3, help="keyframe spacing for the 3D workflow")
+    ap.add_argument("--keyframe-clicks", type=int, default=2, help="clicks on each keyframe")
+    ap.add_argument("--mni-slices", type=int, default=6, help="axial MNI slices to click on")
+    ap.add_argument("--mni-3d", action="store_true", help="also run the 3D workflow on MNI (large, slow)")
+    ap.add_argument("--sam2-checkpoint", help="add the SAM 2 backend with this checkpoint")
+    ap.add_argument("--seed-option", action="append", default=[], metavar="NAME=VALUE",
+                    help="override a SeedOptions field for every classical method (tuning)")
+    ap.add_argument("--cases", default="lung2,brain1,mni152_brain")
+    args = ap.parse_args(argv)
+
+    cases = {k: v for k, v in load_cases(args.mni_slices).items() if k in args.cases.split(",")}
+    backends = make_backends(args.methods.split(","), args.sam2_checkpoint, args.seed_option)
+    print(f"simulated user, up to {args.clicks} clicks per slice; 3D: keyframes every {args.every} slices, "
+          f"{args.keyframe_clicks} clicks each; CPU cores: {os.cpu_count()}\n")
+    header = (f"| case | method | slices | Dice@1 | Dice@3 | Dice@5 | NoC@85 | NoC@90 | 3D Dice | s/interaction "
+              f"(mean / max) | time vs GrowCut |")
+    print(header)
+    print("|" + "---|" * 11)
+    for name, (image, gt, slices) in cases.items():
+        results = {}
+        for mname, backend in backends.items():
+            m = click_metrics(backend, image, gt, slices, args.clicks)
+            if name != "mni152_brain" or args.mni_3d:
+                m["dice3d"], m["t3d"], m["keys"] = keyframe_dice(backend, image, gt, args.every, args.keyframe_clicks)
+            results[mname] = m
+        ref = results.get("slicer_growcut")
+        for mname, m in results.items():
+            ratio = f"{m['t_mean'] / ref['t_mean']:.2f}x" if ref else "-"
+            d3 = f"{m['dice3d']:.3f}" if "dice3d" in m else "n/a"
+            print(f"| {name} {m['shape'][0]}x{m['shape'][1]} | {mname} | {m['slices']} | {m['dice1']:.3f} | "
+                  f"{m['dice3']:.3f} | {m['dice5']:.3f} | {m['noc85']:.2f} | {m['noc90']:.2f} | {d3} | "
+                  f"{m['t_mean']:.3f} / {m['t_max']:.3f} | {ratio} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
