@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from SegAssistLib.backends.base import Backend
-from SegAssistLib.errors import FormatError, PromptError
+from SegAssistLib.errors import BackendError, FormatError, PromptError
 from SegAssistLib.planes import PlaneView, check_plane
 from SegAssistLib.prompts import slice_prompt_from_ras
 from SegAssistLib.segmentation import Code, Segment, Segmentation, Terminology
@@ -115,6 +115,7 @@ def run_demo(outdir: str | os.PathLike, sample_dir: str | os.PathLike = SAMPLE_D
     """
     from SegAssistLib.io.volumes import read_volume
 
+    _require("slicerio", "matplotlib")
     sample_dir = Path(sample_dir)
     prompts = load_prompts(sample_dir / "prompts.json")
     volume = read_volume(sample_dir / (prompts.volume or "lung2_crop.nrrd"))
@@ -132,6 +133,18 @@ def run_demo(outdir: str | os.PathLike, sample_dir: str | os.PathLike = SAMPLE_D
     montage(volume, mask, png_path, plane=prompts.plane,
             title=f"{prompts.name}: classical backend from {len(prompts.keyframes)} prompted slices")
     return DemoResult(seg_path, png_path, seg, volume)
+
+
+def _require(*modules: str) -> None:
+    """Fail before any work or output when a package the demo's writers need is missing."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BackendError(
+            f"The demo writes a .seg.nrrd and a PNG, which need {', '.join(missing)}: "
+            "pip install 'segassist[formats]'."
+        )
 
 
 def write_seg_nrrd(segmentation: Segmentation, path: str | os.PathLike) -> Path:
