@@ -443,15 +443,22 @@ class Sam2Session(BackendSession):
         reverses = {"forward": [False], "backward": [True], "both": [False, True]}[direction]
         window = self._memory_window()
         yielded: set[int] = set()
+        from SegAssistLib.backends.sam2.quiet import no_sam2_progress_bars
+
         for reverse in reverses:
             step = -1 if reverse else 1
-            with self._model_call():
-                gen = self.predictor.propagate_in_video(self.state, start_frame_idx=start,
-                                                        max_frame_num_to_track=max_slices, reverse=reverse)
+            gen = self.predictor.propagate_in_video(self.state, start_frame_idx=start,
+                                                    max_frame_num_to_track=max_slices, reverse=reverse)
             absent = 0
+            # One autocast region for the whole pass (as sam2's examples do): torch keeps the low-precision
+            # copies of the weights while it is open instead of casting them again for every slice.
+            autocast = self.backend.autocast()
+            autocast.__enter__()
             try:
                 while True:
-                    with self._model_call():
+                    if self.state is None:
+                        raise BackendError("This SAM 2 session was closed during propagation.")
+                    with no_sam2_progress_bars():
                         item = next(gen, None)
                     if item is None:
                         break
@@ -478,6 +485,7 @@ class Sam2Session(BackendSession):
                         break
             finally:
                 gen.close()
+                autocast.__exit__(None, None, None)
 
     def _memory_window(self) -> int:
         """How many slices back sam2 can still look (memory frames and object pointers), plus one."""

@@ -6,7 +6,8 @@ both routes with identical (random) weights, precision and image size:
 - start: opening the session (ours: nothing to load; sam2: ``init_state`` reading every JPEG into floats);
 - click new: the first click on a slice that has not been embedded;
 - click again: a second click on the same slice (decoder only);
-- s/slice: propagation forwards and backwards through the whole volume, per slice;
+- s/slice: propagation forwards and backwards through the whole volume (or ``--max-propagate`` slices each
+  way, for slow machines), per slice;
 - peak MB: peak memory above the process's level after building the model (RSS sampled every 10 ms on
   CPU; ``torch.cuda.max_memory_allocated`` on CUDA), and the same minus the masks both routes keep
   (one bool slice per slice).
@@ -97,7 +98,7 @@ class PeakMemory:
         return (self.peak - self.base) / 2**20
 
 
-def worker(route: str, n: int, image_size: int, precision: str, device: str) -> dict:
+def worker(route: str, n: int, image_size: int, precision: str, device: str, max_propagate: int | None) -> dict:
     import torch
 
     from SegAssistLib.backends.sam2.quiet import no_sam2_progress_bars
@@ -112,27 +113,34 @@ def worker(route: str, n: int, image_size: int, precision: str, device: str) -> 
     mid = n // 2
     row, col = view.voxel_to_pixel(mid, jc, ic)[1:]
     backend = Sam2Backend("tiny", random_weights=True, image_size=image_size, precision=precision, device=device)
-    predictor = backend.predictor
-    predictor.fill_hole_area = 0
+    # The intensity window is computed once, outside the measurements, and shared by both routes.
+    window = default_window(volume.array, volume.metadata.get("modality"))
+    backend.window = window
     masks = {}
     tmp = None
     if route == "sam2":
         from sam2.build_sam import build_sam2_video_predictor
 
-        from SegAssistLib.backends.sam2_backend import _sam2_hydra
+        from SegAssistLib.backends.sam2_backend import _sam2_hydra, choose_device, choose_precision
 
+        # Same seed and config as the backend's model below: the same random weights, sam2's own class.
+        backend.device = choose_device(device)
+        backend.autocast_dtype = choose_precision(precision, backend.device)
         with _sam2_hydra():
-            plain = build_sam2_video_predictor(CONFIG, None, device=backend.device,
+            model = build_sam2_video_predictor(CONFIG, None, device=backend.device,
                                                hydra_overrides_extra=[f"++model.image_size={image_size}"])
-        plain.load_state_dict(predictor.state_dict())
-        plain.fill_hole_area = 0
-        plain.add_all_frames_to_correct_as_cond = True
-        del predictor, backend.__dict__["_predictor"]
-        # sam2's route: one JPEG per slice, as sam2's README does for videos (not timed).
+        model.add_all_frames_to_correct_as_cond = True
+    else:
+        model = backend.predictor
+    model.fill_hole_area = 0
+    # Warm the process (kernel set-up, allocator pools) identically for both routes, outside the measurements.
+    with backend.autocast(), torch.inference_mode():
+        model.forward_image(torch.zeros(1, 3, image_size, image_size, device=backend.device))
+    if route == "sam2":
+        plain = model
         from PIL import Image
 
         tmp = tempfile.TemporaryDirectory()
-        window = default_window(volume.array, volume.metadata.get("modality"))
         t = time.perf_counter()
         for k in range(n):
             Image.fromarray(window.to_uint8(view.model_slice(k))).convert("RGB").save(f"{tmp.name}/{k:05d}.jpg", quality=95)
@@ -152,7 +160,8 @@ def worker(route: str, n: int, image_size: int, precision: str, device: str) -> 
                 click_again = time.perf_counter() - t
                 t = time.perf_counter()
                 for reverse in (False, True):
-                    for frame, _, m in plain.propagate_in_video(state, reverse=reverse):
+                    for frame, _, m in plain.propagate_in_video(state, max_frame_num_to_track=max_propagate,
+                                                                reverse=reverse):
                         masks[frame] = view.mask_from_model(m[0, 0].float().cpu().numpy(), threshold=0.0)
                 prop = time.perf_counter() - t
     else:
@@ -168,15 +177,16 @@ def worker(route: str, n: int, image_size: int, precision: str, device: str) -> 
             session.add_prompt(mid, SlicePrompt(points=[[row + 5, col + 5]], labels=[0]))
             click_again = time.perf_counter() - t
             t = time.perf_counter()
-            for r in session.propagate():
+            for r in session.propagate(max_slices=max_propagate):
                 masks[r.slice_index] = r.mask
             prop = time.perf_counter() - t
-    assert len(masks) == n, (route, len(masks), n)
+    expected = n if max_propagate is None else len(range(max(0, mid - max_propagate), min(n, mid + max_propagate + 1)))
+    assert len(masks) == expected, (route, len(masks), expected)
     mask_mb = sum(m.nbytes for m in masks.values()) / 2**20
     if tmp is not None:
         tmp.cleanup()
     return {"route": route, "n": n, "start_s": start_s, "export_s": export_s, "click_new_s": click_new,
-            "click_again_s": click_again, "s_per_slice": prop / n, "peak_mb": mem.mb, "mask_mb": mask_mb,
+            "click_again_s": click_again, "s_per_slice": prop / len(masks), "propagated": len(masks), "peak_mb": mem.mb, "mask_mb": mask_mb,
             "device": backend.device, "precision": backend.autocast_dtype or "float32"}
 
 
@@ -186,6 +196,8 @@ def main() -> int:
     parser.add_argument("--image-size", type=int, default=None, help="model input size (default 1024 on GPU, 256 on CPU)")
     parser.add_argument("--precision", default="auto", help="auto, fp32, bf16, fp16 (same for both routes)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--max-propagate", type=int, default=None,
+                        help="propagate at most this many slices each way from the click (default: the whole volume)")
     parser.add_argument("--worker", nargs=2, metavar=("ROUTE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.image_size is None:
@@ -193,7 +205,8 @@ def main() -> int:
 
         args.image_size = 1024 if torch.cuda.is_available() else 256
     if args.worker:
-        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.image_size, args.precision, args.device)))
+        print(json.dumps(worker(args.worker[0], int(args.worker[1]), args.image_size, args.precision, args.device,
+                                args.max_propagate)))
         return 0
     if not (DATA / "pyradiomics" / "lung2_image.nrrd").exists():
         print(f"real data not found under {DATA}", file=sys.stderr)
@@ -204,6 +217,8 @@ def main() -> int:
         for route in ("ours", "sam2"):
             cmd = [sys.executable, __file__, "--worker", route, str(n), "--image-size", str(args.image_size),
                    "--precision", args.precision, "--device", args.device]
+            if args.max_propagate is not None:
+                cmd += ["--max-propagate", str(args.max_propagate)]
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
             if out.returncode:
                 print(out.stderr[-3000:], file=sys.stderr)
@@ -213,7 +228,8 @@ def main() -> int:
         print(f"done {n} slices", file=sys.stderr, flush=True)
     d = rows[0]["ours"]
     print(f"\nSAM 2.1 tiny, random weights, image size {args.image_size}, device {d['device']}, autocast {d['precision']};"
-          f" lung2 axial 512x512 mirrored to N slices; ratio = ours / sam2 JPEG route\n")
+          f" lung2 axial 512x512 mirrored to N slices; propagated slices per run: "
+          f"{', '.join(str(p['ours']['propagated']) for p in rows)}; ratio = ours / sam2 JPEG route\n")
     head = ("| N | metric | ours | sam2 (JPEG folder) | ratio |\n|---|---|---|---|---|")
     print(head)
     for pair in rows:

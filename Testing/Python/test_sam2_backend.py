@@ -330,3 +330,16 @@ def test_memory_pruning_keeps_sam2_results(lung2, checkpoint, monkeypatch):
     kept = sorted(s.state["output_dict_per_obj"][0]["non_cond_frame_outputs"])
     assert len(state["output_dict_per_obj"][0]["non_cond_frame_outputs"]) == 19  # sam2 keeps all
     assert kept == list(range(1, window + 1)) + list(range(20 - window, 20))  # near the prompt + the last ones
+
+
+def test_bf16_autocast_session_runs(crop, checkpoint):
+    """The CPU default (bf16 autocast, measured faster here) runs clicks and propagation end to end."""
+    image, label = crop
+    b = Sam2Backend("tiny", checkpoint=checkpoint, image_size=IMAGE_SIZE, precision="auto", device="cpu")
+    b.predictor
+    assert b.autocast_dtype == "bfloat16"
+    s = b.open_session(PlaneView(image, "axial"))
+    first = s.add_prompt(2, SlicePrompt(points=[[64, 64]], labels=[1]))
+    assert first.mask.dtype == bool and first.mask.shape == (128, 128) and 0.0 <= first.score <= 1.0
+    got = [(r.slice_index, r.mask.shape) for r in s.propagate(max_slices=1)]
+    assert got == [(2, (128, 128)), (3, (128, 128)), (1, (128, 128))]
