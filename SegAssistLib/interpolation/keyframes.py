@@ -25,8 +25,9 @@ class InterpolationError(SegAssistError):
 
 #: Interpolation methods: name -> one-line description. "sdf" is the default (best in the benchmark).
 METHODS = {
-    "sdf": "shape-based (signed distances in mm) with region correspondence and centroid alignment",
-    "sdf-unaligned": "shape-based with region correspondence, without aligning drifting regions",
+    "sdf": "shape-based (signed distances in mm) with region correspondence, centroid alignment and a "
+    "smooth area profile",
+    "sdf-basic": "plain shape-based interpolation with region correspondence (no alignment, no area profile)",
     "itk-mci": "ITK's MorphologicalContourInterpolator (Slicer's Fill between slices; needs "
     "itk-morphologicalcontourinterpolation)",
 }
@@ -108,9 +109,11 @@ def _resolve_keyframes(mask: np.ndarray, view: PlaneView, keyframes: Iterable[in
     return keys
 
 
-def _shape_based_fill(mask: np.ndarray, view: PlaneView, keys: Sequence[int], align: bool) -> _Fill:
+def _shape_based_fill(mask: np.ndarray, view: PlaneView, keys: Sequence[int], refined: bool) -> _Fill:
     frames = [(n, np.asarray(view.slice(n, mask), dtype=bool)) for n in keys]
-    return interpolate_between(frames, view.pixel_spacing, align)
+    # The area correction may move a filled slice's outline by at most the distance between two slices.
+    limit = view.slice_spacing if refined else 0.0
+    return interpolate_between(frames, view.pixel_spacing, align=refined, area_limit_mm=limit)
 
 
 def _itk_fill(mask: np.ndarray, view: PlaneView, keys: Sequence[int]) -> _Fill:
@@ -130,7 +133,7 @@ def _itk_fill(mask: np.ndarray, view: PlaneView, keys: Sequence[int]) -> _Fill:
 def _fill(mask: np.ndarray, view: PlaneView, keys: Sequence[int], method: str) -> _Fill:
     if method == "itk-mci":
         return _itk_fill(mask, view, keys)
-    return _shape_based_fill(mask, view, keys, align=(method == "sdf"))
+    return _shape_based_fill(mask, view, keys, refined=(method == "sdf"))
 
 
 def interpolate_keyframes(

@@ -12,7 +12,10 @@ interpolation). Two refinements make it robust where plain blending fails:
 * with ``align=True`` the two sides of a group are first brought onto each other by the shift between their
   centroids, blended, and moved a fraction ``w`` of that shift, so a region that drifts sideways between
   slices (a tilted structure, a lesion crossing the slices obliquely) keeps its size instead of thinning to
-  the overlap of its two ends.
+  the overlap of its two ends;
+* with ``area_limit_mm`` the level set of each filled slice is moved slightly so its area follows a
+  monotone cubic through the keyframes' areas (blending loses area between differing shapes, and rounded
+  structures bulge between keyframes).
 
 Work is done on a crop around the two keyframes' union, so cost scales with the structure, not the slice.
 """
@@ -106,8 +109,33 @@ def _shrink(distance: np.ndarray, f: float) -> np.ndarray:
     return scale * sampled
 
 
+def _area_profile(keys: Sequence[int], areas: np.ndarray):
+    """Target cross-section area (pixels) at any slice: monotone cubic (PCHIP) through the keyframes' areas,
+    linear with only two keyframes. PCHIP follows the bulge of rounded structures between keyframes without
+    overshooting."""
+    if len(keys) < 3:
+        return lambda n: float(np.interp(n, keys, areas))
+    from scipy.interpolate import PchipInterpolator
+
+    spline = PchipInterpolator(np.asarray(keys, dtype=float), areas)
+    return lambda n: float(max(0.0, spline(n)))
+
+
+def _area_offset(score: np.ndarray, target: float, limit: float) -> float:
+    """The level (mm, within +-``limit``) at which ``score < level`` covers ``target`` pixels."""
+    count = int(round(target))
+    flat = score.ravel()
+    if count <= 0 or count >= flat.size:
+        return 0.0
+    below, above = np.partition(flat, (count - 1, count))[count - 1 : count + 1]
+    return float(np.clip(0.5 * (below + above), -limit, limit))
+
+
 def interpolate_between(
-    keyframes: Sequence[tuple[int, np.ndarray]], pixel_spacing: tuple[float, float], align: bool = True
+    keyframes: Sequence[tuple[int, np.ndarray]],
+    pixel_spacing: tuple[float, float],
+    align: bool = True,
+    area_limit_mm: float = 0.0,
 ) -> Iterator[tuple[int, tuple[slice, slice], np.ndarray]]:
     """Fill the slices between consecutive keyframes.
 
@@ -116,6 +144,10 @@ def interpolate_between(
     between two keyframes: the crop of the slice it covers and the blended signed distance (mm, float32)
     on that crop; negative is inside, and everything outside the crop is outside. Slices between two empty
     keyframes are not yielded.
+
+    With ``area_limit_mm > 0`` each filled slice's level set is moved (by at most that many mm) so that its
+    area follows a monotone cubic through the keyframes' areas: blending distance maps of shapes that differ
+    loses area between them, and rounded structures bulge between keyframes.
     """
     union = np.zeros_like(keyframes[0][1], dtype=bool)
     for _, m in keyframes:
@@ -123,6 +155,9 @@ def interpolate_between(
     if not union.any():
         return
     box = _crop_box(union)
+    target_area = None
+    if area_limit_mm > 0:
+        target_area = _area_profile([n for n, _ in keyframes], np.array([m.sum() for _, m in keyframes], float))
     previous = None
     for (a, first), (b, second) in zip(keyframes[:-1], keyframes[1:]):
         if previous is None:
@@ -138,5 +173,8 @@ def interpolate_between(
                 score = blends[0].at(w)
                 for blend in blends[1:]:
                     score = np.minimum(score, blend.at(w))
-                yield n, box, np.asarray(score[1:-1, 1:-1], dtype=np.float32)
+                score = np.asarray(score[1:-1, 1:-1], dtype=np.float32)
+                if target_area is not None:
+                    score = score - np.float32(_area_offset(score, target_area(n), area_limit_mm))
+                yield n, box, score
         previous = current

@@ -1,8 +1,9 @@
 """Keyframe interpolation on real masks: pyradiomics lung2/brain1 lesions and nilearn's MNI152 brain mask.
 
 Dice floors come from Testing/Benchmarks/bench_interpolation.py (sdf method, hidden slices only):
-lung2 every 2nd slice 0.899 (ITK MCI 0.897), every 3rd 0.920 (MCI 0.895); MNI152 brain mask every 5th slice
->= 0.991 on all planes (MCI 0.986-0.988); brain1 every 2nd 0.645 (MCI 0.634). Floors sit 0.02 below those.
+lung2 every 2nd slice 0.915 (ITK MCI 0.897), every 3rd 0.919 (MCI 0.895); MNI152 brain mask every 5th slice
+>= 0.992 on all planes (MCI 0.986-0.988); brain1 every 2nd 0.675 (MCI 0.634). Floors sit about 0.02 below
+ours (MNI: 0.005), so a regression to MCI's level or worse fails.
 """
 
 from __future__ import annotations
@@ -46,14 +47,14 @@ def mni_mask():
     return Volume(np.zeros(mask.shape, np.uint8), img.affine), mask  # NIfTI affines are RAS already
 
 
-@pytest.mark.parametrize("step, floor", [(2, 0.88), (3, 0.90)])
+@pytest.mark.parametrize("step, floor", [(2, 0.895), (3, 0.90)])
 def test_lung2_hidden_slices_reach_floor(lung2, step, floor):
     _, label = lung2
     mask = label.array > 0
     sparse, keys, hidden = sparse_copy(mask, PlaneView(label, "axial"), step)
     out = interpolate_keyframes(sparse, label)  # auto plane, auto keyframes
     assert dice(out & hidden, mask & hidden) >= floor
-    assert hausdorff95(out, mask, label.spacing) < 3.0  # mm; benchmark: 2.66 (k=2), 1.88 (k=3)
+    assert hausdorff95(out, mask, label.spacing) < 2.5  # mm; benchmark: 1.88 (k=2 and 3), MCI 2.58-2.66
     # Keyframe slices come back voxel for voxel; nothing appears outside the first..last keyframe.
     assert np.array_equal(out[keys], mask[keys])
     outside = np.ones(mask.shape[0], bool)
@@ -80,7 +81,7 @@ def test_brain1_flipped_axis_and_topology_change(brain1):
     mask = label.array > 0
     sparse, keys, hidden = sparse_copy(mask, PlaneView(label, "axial"), 2)
     out = interpolate_keyframes(sparse, label, "axial")
-    assert dice(out & hidden, mask & hidden) >= 0.62
+    assert dice(out & hidden, mask & hidden) >= 0.65
     assert np.array_equal(out[keys], mask[keys])
 
 
@@ -91,7 +92,7 @@ def test_mni_brain_mask_any_plane_auto_detected(mni_mask, plane):
     sparse, keys, hidden = sparse_copy(mask, view, 5)
     assert choose_plane(sparse, geometry) == plane
     out = interpolate_keyframes(sparse, geometry)
-    assert dice(out & hidden, mask & hidden) >= 0.97
+    assert dice(out & hidden, mask & hidden) >= 0.987
     for n in keys:
         assert np.array_equal(view.slice(n, out), view.slice(n, mask))
 
