@@ -1,8 +1,10 @@
 """``segassist interpolate LABELS -o OUT``: fill the slices between drawn keyframes of every segment.
 
-LABELS is a labelmap (NRRD/NIfTI/MHA; 0 = background, 1..N = segments) in which some slices of one plane
-are drawn. Each segment is interpolated between the slices that hold it; segments stay disjoint and drawn
-voxels are never changed. OUT is a labelmap (.nrrd, .nii.gz, ...) or a Slicer segmentation (.seg.nrrd).
+LABELS is a labelmap (NRRD/NIfTI/MHA; 0 = background, 1..N = segments) or a Slicer segmentation
+(.seg.nrrd; segments are numbered 1..N in file order) in which some slices of one plane are drawn. Each
+segment is interpolated between the slices that hold it; segments stay disjoint (unless they already
+overlapped in a .seg.nrrd) and drawn voxels are never changed. OUT is a labelmap (.nrrd, .nii.gz, ...) or
+a Slicer segmentation (.seg.nrrd, keeping names, colours and terminology of a .seg.nrrd input).
 """
 
 from __future__ import annotations
@@ -11,6 +13,10 @@ import argparse
 import importlib.util
 import logging
 from pathlib import Path
+
+import numpy as np
+
+from SegAssistLib.volume import Volume
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("labels", help="labelmap file (NRRD/NIfTI/MHA) with keyframes drawn on one plane")
+    p.add_argument("labels", help="labelmap (NRRD/NIfTI/MHA) or .seg.nrrd with keyframes drawn on one plane")
     p.add_argument("-o", "--output", required=True, help="output labelmap (.nrrd, .nii.gz, .mha) or .seg.nrrd")
     p.add_argument(
         "--plane",
@@ -45,22 +51,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _write_segmentation(labels, geometry, path: Path) -> None:
-    """Write a labelmap as a .seg.nrrd through SegAssistLib.io.segmentations, when that module exists."""
+def _have_segmentation_io(path: Path) -> None:
     from SegAssistLib.errors import SegAssistError
-    from SegAssistLib.segmentation import Segment, Segmentation
 
     if importlib.util.find_spec("SegAssistLib.io.segmentations") is None:
         raise SegAssistError(
-            f"{path}: writing .seg.nrrd needs SegAssistLib.io.segmentations, which this installation lacks; "
-            "write a labelmap (.nrrd, .nii.gz) instead."
+            f"{path}: .seg.nrrd needs SegAssistLib.io.segmentations, which this installation lacks; "
+            "use a labelmap (.nrrd, .nii.gz) instead."
         )
-    from SegAssistLib.io.segmentations import write_segmentation
+
+
+def _labelmap_as_segmentation(labels, geometry):
+    from SegAssistLib.segmentation import Segment, Segmentation
 
     seg = Segmentation.like(geometry)
-    for value in [int(v) for v in sorted(set(labels[labels != 0].tolist()))]:
+    for value in np.unique(labels[labels != 0]).tolist():
         seg.add_segment(Segment(id=f"Segment_{value}", name=f"Label {value}"), labels == value)
-    write_segmentation(seg, path)
+    return seg
+
+
+def _interpolate_segmentation(seg, args, report):
+    """Interpolate a Segmentation in place: as a labelmap (segments numbered 1..N in file order) when its
+    segments are disjoint, segment by segment (overlaps kept) when they already overlap."""
+    from SegAssistLib.interpolation import interpolate_keyframes, interpolate_labelmap
+
+    geometry = seg.geometry
+    if not seg.overlaps():
+        labels, mapping = seg.to_labelmap()
+        result = interpolate_labelmap(labels, geometry, args.plane, args.segments, args.method, progress=report)
+        for value, sid in mapping.items():
+            seg.set_mask(sid, result == value)
+        return
+    chosen = set(args.segments or range(1, len(seg) + 1))
+    for value, sid in enumerate(seg.segment_ids, start=1):
+        if value in chosen:
+            report(value, args.plane)
+            seg.set_mask(sid, interpolate_keyframes(seg.mask(sid), geometry, args.plane, method=args.method))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,18 +94,14 @@ def run(args: argparse.Namespace) -> int:
     from SegAssistLib.interpolation import interpolate_labelmap
     from SegAssistLib.io.volumes import read_volume, write_volume
 
-    out = Path(args.output)
-    is_seg = out.name.lower().endswith(".seg.nrrd")
-    if not is_seg and not out.name.lower().endswith((".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")):
+    src, out = Path(args.labels), Path(args.output)
+    seg_in = src.name.lower().endswith(".seg.nrrd")
+    seg_out = out.name.lower().endswith(".seg.nrrd")
+    if not seg_out and not out.name.lower().endswith((".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")):
         raise SegAssistError(f"{out}: write the result as .nrrd, .nii.gz, .mha or .seg.nrrd.")
-    labels = read_volume(args.labels)
-    if args.volume:
-        reference = read_volume(args.volume)
-        try:
-            reference.require_same_grid(labels, f"labelmap {args.labels}")
-        except SegAssistError as exc:
-            raise type(exc)(f"{args.labels} does not lie on {args.volume}: {exc}") from None
-    before = labels.array
+    for path in [p for p, is_seg in ((src, seg_in), (out, seg_out)) if is_seg]:
+        _have_segmentation_io(path)
+    reference = read_volume(args.volume) if args.volume else None
 
     def report(value: int, plane: str | None) -> None:
         if plane is None:
@@ -88,14 +110,36 @@ def run(args: argparse.Namespace) -> int:
             log.info("segment %d: interpolating between its %s keyframes", value, plane)
 
     try:
-        result = interpolate_labelmap(labels, labels, args.plane, args.segments, args.method, progress=report)
+        if seg_in:
+            from SegAssistLib.io.segmentations import read_segmentation
+
+            seg = read_segmentation(src)
+            if reference is not None:
+                reference.require_same_grid(seg.geometry, f"segmentation {src}")
+            before = sum(int(seg.mask(sid).sum()) for sid in seg.segment_ids)
+            _interpolate_segmentation(seg, args, report)
+            added = sum(int(seg.mask(sid).sum()) for sid in seg.segment_ids) - before
+            geometry = seg.geometry
+        else:
+            labels = read_volume(src)
+            if reference is not None:
+                reference.require_same_grid(labels, f"labelmap {src}")
+            result = interpolate_labelmap(labels, labels, args.plane, args.segments, args.method, progress=report)
+            result = result.astype(labels.array.dtype, copy=False)
+            added = int(((result != 0) & (labels.array == 0)).sum())
+            geometry = labels
+            seg = _labelmap_as_segmentation(result, labels) if seg_out else None
     except SegAssistError as exc:
-        raise type(exc)(f"{args.labels}: {exc}") from None
-    result = result.astype(before.dtype, copy=False)
-    if is_seg:
-        _write_segmentation(result, labels, out)
+        where = f"{src} does not lie on {args.volume}" if "resample" in str(exc) and args.volume else str(src)
+        raise type(exc)(f"{where}: {exc}") from None
+    if seg_out:
+        from SegAssistLib.io.segmentations import write_segmentation
+
+        write_segmentation(seg, out)
+    elif seg_in:
+        labels_out, _ = seg.to_labelmap()
+        write_volume(Volume(labels_out, geometry.ijk_to_ras), out)
     else:
         write_volume(labels.with_array(result), out)
-    added = int(((result != 0) & (before == 0)).sum())
     print(f"{out}: {added} voxels filled by {args.method} interpolation")
     return 0

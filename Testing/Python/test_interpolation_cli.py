@@ -63,3 +63,25 @@ def test_cli_unknown_segment_and_bad_suffix(sparse_lung2, tmp_path, capsys):
     assert main(["interpolate", str(path), "-o", str(tmp_path / "x.png")]) == 2
     assert ".seg.nrrd" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("SegAssistLib.io.segmentations") is None, reason="no .seg.nrrd I/O")
+def test_cli_seg_nrrd_in_keeps_names_and_colours(sparse_lung2, tmp_path):
+    slicerio = pytest.importorskip("slicerio")
+    from SegAssistLib.io.segmentations import write_segmentation
+    from SegAssistLib.segmentation import Segment, Segmentation
+
+    path, label = sparse_lung2
+    sparse = read_volume(path).array > 0
+    seg = Segmentation.like(label)
+    seg.add_segment(Segment("tumour", "Lung lesion", color=(0.9, 0.2, 0.1)), sparse)
+    src = tmp_path / "sparse.seg.nrrd"
+    write_segmentation(seg, src)
+    out = tmp_path / "filled.seg.nrrd"
+    assert main(["interpolate", str(src), "-o", str(out)]) == 0
+    result = slicerio.read_segmentation(str(out))
+    (segment,) = result["segments"]
+    assert segment["name"] == "Lung lesion" and np.allclose(segment["color"], (0.9, 0.2, 0.1), atol=1e-3)
+    filled = int((np.asarray(result["voxels"]) != 0).sum())
+    truth = int((label.array > 0).sum())
+    assert int(sparse.sum()) + 5000 < filled < truth * 1.1
