@@ -102,7 +102,7 @@ if parameterNodeWrapper is not None:
         model: Annotated[str, Choice(MODELS)] = "tiny"
         checkpoint: str = ""
         plane: Annotated[str, Choice(PLANES)] = "view"
-        interpolationMethod: Annotated[str, Choice(["sdf", "sdf-unaligned", "itk-mci"])] = "sdf"
+        interpolationMethod: Annotated[str, Choice(["sdf", "sdf-basic", "itk-mci"])] = "sdf"
 
 
 #
