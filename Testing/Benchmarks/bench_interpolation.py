@@ -8,12 +8,14 @@ both methods in this process, and the table reports Dice on the hidden slices, t
     python Testing/Benchmarks/bench_interpolation.py [--repeat 3] [--data ../shared/data]
 
 ITK's filter is imported and run once before timing (its first call loads the wrapping, ~10 s); both methods
-work on the mask's bounding box (SegAssistLib crops internally, the itk-mci wrapper crops before calling ITK).
+work on the mask's bounding box (SegAssistLib crops internally, the itk-mci wrapper crops before calling ITK),
+and ITK runs in this process so that only the filter is timed.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +24,7 @@ import numpy as np
 
 from SegAssistLib.interpolation import DEFAULT_METHOD, interpolate_keyframes, occupied_slices
 from SegAssistLib.interpolation.evaluation import dice, hausdorff95
+from SegAssistLib.interpolation.itk_mci import morphological_contour_interpolation
 from SegAssistLib.io.volumes import read_volume
 from SegAssistLib.planes import PlaneView
 from SegAssistLib.volume import Volume
@@ -65,7 +68,7 @@ def main() -> int:
 
     warm = np.zeros((3, 8, 8), bool)
     warm[0, 2:5, 2:5] = warm[2, 3:6, 3:6] = True
-    interpolate_keyframes(warm, Volume(np.zeros(warm.shape), np.eye(4)), "axial", method="itk-mci")
+    morphological_contour_interpolation(warm, (1.0, 1.0, 1.0), 2, isolate=False)
 
     header = (f"| case | plane | k | Dice ours | Dice ITK | HD95 ours mm | HD95 ITK mm | time ours s | time ITK s "
               f"| time ratio |")
@@ -87,8 +90,11 @@ def main() -> int:
                     view.slice(n, hidden)[...] = True
             ours, t_ours = timed(lambda: interpolate_keyframes(sparse, geometry, plane, method=DEFAULT_METHOD),
                                  args.repeat)
-            itk_out, t_itk = timed(lambda: interpolate_keyframes(sparse, geometry, plane, method="itk-mci"),
-                                   args.repeat)
+            # ITK in this process (not the library's forked child) so only the filter is timed.
+            itk_out, t_itk = timed(
+                lambda: morphological_contour_interpolation(sparse, geometry.spacing, view.normal_ijk, isolate=False),
+                args.repeat,
+            )
             d_ours, d_itk = dice(ours & hidden, mask & hidden), dice(itk_out & hidden, mask & hidden)
             h_ours = hausdorff95(ours, mask, geometry.spacing)
             h_itk = hausdorff95(itk_out, mask, geometry.spacing)
@@ -103,4 +109,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    rc = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # ITK's filter ran in this process; its 5.4.7 wheels may have corrupted the heap (see itk_mci), which
+    # aborts the interpreter at exit after correct results: leave without running destructors.
+    os._exit(rc)

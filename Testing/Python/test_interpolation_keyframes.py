@@ -187,11 +187,13 @@ def test_full_mask_has_no_gaps_and_comes_back_unchanged(lung2):
 @pytest.mark.slow
 @pytest.mark.parametrize("step", [2, 3, 5])
 def test_sdf_at_least_as_good_as_itk_mci_on_lung2(lung2, step):
+    # ITK runs in a forked child (itk_mci isolates its heap corruption); the first call loads ITK (~10 s).
     pytest.importorskip("itk")
     _, label = lung2
     mask = label.array > 0
-    sparse, _, hidden = sparse_copy(mask, PlaneView(label, "axial"), step)
+    sparse, keys, hidden = sparse_copy(mask, PlaneView(label, "axial"), step)
     ours = interpolate_keyframes(sparse, label, method="sdf")
     theirs = interpolate_keyframes(sparse, label, "axial", method="itk-mci")
+    assert np.array_equal(theirs[keys], mask[keys])  # the peer ran and kept the keyframes too
     assert not np.array_equal(ours, theirs)
     assert dice(ours & hidden, mask & hidden) >= dice(theirs & hidden, mask & hidden)
