@@ -216,7 +216,6 @@ def resample_to_reference(
 
 def resample_to_spacing(volume: Volume, spacing: Sequence[float], interpolation: str = "linear") -> Volume:
     """Resample ``volume`` to a new (i, j, k) spacing in mm, covering the same physical extent."""
-    import SimpleITK as sitk
 
     spacing = np.asarray(spacing, dtype=float)
     old_extent = np.asarray(volume.size_ijk) * volume.spacing

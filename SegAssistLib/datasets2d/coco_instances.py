@@ -9,7 +9,6 @@ against its image size, so a wrong-length RLE or an unknown category id is repor
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from SegAssistLib.datasets2d.model import Dataset2D, Region2D, Sample2D, image_entry_extra, restore_image_entry_extra
 from SegAssistLib.errors import FormatError
-from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.ontology.coco_categories import categories_to_ontology, ontology_to_categories
 
 ENCODINGS = ("rle", "polygon")
@@ -84,9 +83,7 @@ def write_coco_instances(
             annotations.append(ann)
     doc = annotations if as_results else {
         "images": images, "annotations": annotations, "categories": ontology_to_categories(dataset.ontology)}
-    with atomic_output(json_path) as tmp:
-        tmp.write_text(json.dumps(doc), encoding="utf-8")
-    return json_path
+    return write_json(json_path, doc, indent=None)
 
 
 def decode_segmentation(segmentation, height: int, width: int, where: str) -> np.ndarray:
@@ -155,12 +152,7 @@ def read_coco_instances(json_path: str | os.PathLike, images_dir: str | os.PathL
     """Read COCO instances JSON (images, annotations, categories); pixels are loaded from ``images_dir``
     when given and present."""
     json_path = Path(json_path)
-    try:
-        doc = json.loads(json_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FormatError(f"{json_path}: cannot read ({exc.strerror}).") from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{json_path}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    doc = read_json(json_path)
     if not isinstance(doc, dict) or not {"images", "annotations", "categories"} <= set(doc):
         raise FormatError(f"{json_path}: not a COCO instances file (needs images, annotations and categories).")
     ontology = categories_to_ontology(doc["categories"], str(json_path))

@@ -16,7 +16,6 @@ vectorised over runs rather than bits, which keeps large masks fast (see Testing
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from SegAssistLib.datasets2d.model import Dataset2D, Region2D, Sample2D
 from SegAssistLib.errors import FormatError
-from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.ontology.model import Ontology, OntologyClass
 
 _RLE_SIZES = (3, 4, 8, 16)
@@ -156,9 +155,7 @@ def write_tasks(dataset: Dataset2D, json_path: str | os.PathLike, **options) -> 
     """Write :func:`dataset_to_tasks` as a Label Studio import JSON file."""
     json_path = Path(json_path)
     tasks = dataset_to_tasks(dataset, **options)
-    with atomic_output(json_path) as tmp:
-        tmp.write_text(json.dumps(tasks), encoding="utf-8")
-    return json_path
+    return write_json(json_path, tasks, indent=None)
 
 
 def tasks_to_dataset(tasks: list, ontology: Ontology | None = None, where: str = "Label Studio tasks",
@@ -206,10 +203,5 @@ def tasks_to_dataset(tasks: list, ontology: Ontology | None = None, where: str =
 
 def read_tasks(json_path: str | os.PathLike, ontology: Ontology | None = None, source: str = "annotations") -> Dataset2D:
     json_path = Path(json_path)
-    try:
-        tasks = json.loads(json_path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FormatError(f"{json_path}: cannot read ({exc.strerror}).") from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{json_path}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    tasks = read_json(json_path)
     return tasks_to_dataset(tasks, ontology, str(json_path), source)

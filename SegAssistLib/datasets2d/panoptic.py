@@ -16,7 +16,6 @@ thing class and ``class_id`` for stuff.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import numpy as np
 
 from SegAssistLib.datasets2d.model import Dataset2D, Region2D, Sample2D, image_entry_extra, restore_image_entry_extra
 from SegAssistLib.errors import FormatError
-from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.ontology.coco_categories import categories_to_ontology, ontology_to_categories
 from SegAssistLib.ontology.model import Ontology
 
@@ -146,9 +145,7 @@ def write_coco_panoptic(dataset: Dataset2D, json_path: str | os.PathLike, png_di
     for png_name, ids in maps:
         write_image(id2rgb(ids), png_dir / png_name)
     doc = {"images": images, "annotations": annotations, "categories": ontology_to_categories(dataset.ontology)}
-    with atomic_output(json_path) as tmp:
-        tmp.write_text(json.dumps(doc), encoding="utf-8")
-    return json_path
+    return write_json(json_path, doc, indent=None)
 
 
 def read_coco_panoptic(json_path: str | os.PathLike, png_dir: str | os.PathLike | None = None) -> Dataset2D:
@@ -232,10 +229,4 @@ def read_cityscapes_instance_ids(path: str | os.PathLike, ontology: Ontology, na
     return sample
 
 
-def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FormatError(f"{path}: cannot read ({exc.strerror}).") from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+_load_json = read_json

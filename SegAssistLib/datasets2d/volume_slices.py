@@ -23,7 +23,7 @@ import numpy as np
 from SegAssistLib.datasets2d.model import Dataset2D, Region2D, Sample2D
 from SegAssistLib.errors import FormatError, GeometryError
 from SegAssistLib.ontology.model import (
-    CLASS_ID_ATTRIBUTE, KIND_ATTRIBUTE, Ontology, class_to_segment, ontology_from_segmentation,
+    CLASS_ID_ATTRIBUTE, Ontology, class_to_segment, ontology_from_segmentation,
 )
 from SegAssistLib.planes import PlaneView
 from SegAssistLib.segmentation import Segmentation

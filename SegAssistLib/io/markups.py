@@ -16,7 +16,6 @@ engine reports when points only make sense in the other system.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from SegAssistLib.errors import FormatError
-from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.jsonfile import read_json, write_json
 
 _LPS_FLIP = np.array([-1.0, -1.0, 1.0])
 SCHEMA = "https://raw.githubusercontent.com/slicer/slicer/main/Modules/Loadable/Markups/Resources/Schema/markups-schema-v1.0.3.json#"
@@ -73,12 +72,7 @@ def read_markups(source: str | os.PathLike | dict) -> list[MarkupPrompt]:
         path = Path(source)
         where = str(path)
         stem = path.name.split(".")[0] or "Segment_1"
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FormatError(f"{path}: no such markups file.") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FormatError(f"{path}: not valid markups JSON ({exc}). Save the markups from Slicer as .mrk.json.") from None
+        doc = read_json(path, "markups JSON (save the markups from Slicer as .mrk.json)")
     if not isinstance(doc, dict) or not isinstance(doc.get("markups"), list) or not doc["markups"]:
         raise FormatError(f"{where}: no 'markups' list; is this a Slicer .mrk.json file?")
     prompts = []
@@ -168,6 +162,4 @@ def write_markups(path: str | os.PathLike, prompt: MarkupPrompt, coordinate_syst
         }
     else:
         raise FormatError("Nothing to write: the prompt has neither points nor a box.")
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps({"@schema": SCHEMA, "markups": [markup]}, indent=2), encoding="utf-8")
-    return Path(path)
+    return write_json(path, {"@schema": SCHEMA, "markups": [markup]})

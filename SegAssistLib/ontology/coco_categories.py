@@ -5,12 +5,11 @@ ignore unknown keys. Reads a bare category list or any COCO JSON that has a ``ca
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from SegAssistLib.errors import FormatError, SegAssistError
-from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.ontology.model import Ontology, OntologyClass, check_kind
 from SegAssistLib.segmentation import Terminology
 
@@ -56,12 +55,7 @@ def ontology_to_categories(ontology: Ontology) -> list[dict]:
 def read_coco_categories(path: str | os.PathLike) -> Ontology:
     """Read the categories of a COCO JSON file (instances, panoptic, or a bare list)."""
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FormatError(f"{p}: cannot read ({exc.strerror}).") from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    doc = read_json(p)
     cats = doc.get("categories") if isinstance(doc, dict) else doc
     onto = categories_to_ontology(cats, str(p))
     onto.name = p.stem
@@ -71,6 +65,5 @@ def read_coco_categories(path: str | os.PathLike) -> Ontology:
 def write_coco_categories(ontology: Ontology, path: str | os.PathLike) -> Path:
     """Write ``{"categories": [...]}`` for ``ontology``."""
     p = Path(path)
-    with atomic_output(p) as tmp:
-        tmp.write_text(json.dumps({"categories": ontology_to_categories(ontology)}, indent=2), encoding="utf-8")
+    write_json(p, {"categories": ontology_to_categories(ontology)})
     return p

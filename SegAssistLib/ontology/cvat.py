@@ -8,12 +8,11 @@ keeps or drops but does not reject.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from SegAssistLib.errors import FormatError, SegAssistError
-from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.ontology.model import Ontology, OntologyClass, check_kind, hex_color
 from SegAssistLib.segmentation import Terminology
 
@@ -61,12 +60,7 @@ def ontology_to_cvat(ontology: Ontology) -> list[dict]:
 
 def read_cvat(path: str | os.PathLike) -> Ontology:
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FormatError(f"{p}: cannot read ({exc.strerror}).") from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    doc = read_json(p)
     onto = ontology_from_cvat(doc, str(p))
     onto.name = p.stem
     return onto
@@ -74,6 +68,4 @@ def read_cvat(path: str | os.PathLike) -> Ontology:
 
 def write_cvat(ontology: Ontology, path: str | os.PathLike) -> Path:
     p = Path(path)
-    with atomic_output(p) as tmp:
-        tmp.write_text(json.dumps(ontology_to_cvat(ontology), indent=2), encoding="utf-8")
-    return p
+    return write_json(p, ontology_to_cvat(ontology))

@@ -11,12 +11,11 @@ are written as Encord ``text`` attributes whose ``name`` is the key and ``value`
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 from SegAssistLib.errors import FormatError, SegAssistError
-from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.ontology.model import Ontology, OntologyClass, check_kind, hex_color
 from SegAssistLib.segmentation import Terminology
 
@@ -82,12 +81,7 @@ def ontology_to_encord(ontology: Ontology) -> dict:
 
 def read_encord(path: str | os.PathLike) -> Ontology:
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FormatError(f"{p}: cannot read ({exc.strerror}).") from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    doc = read_json(p)
     onto = ontology_from_encord(doc, str(p))
     onto.name = p.stem
     return onto
@@ -95,6 +89,4 @@ def read_encord(path: str | os.PathLike) -> Ontology:
 
 def write_encord(ontology: Ontology, path: str | os.PathLike) -> Path:
     p = Path(path)
-    with atomic_output(p) as tmp:
-        tmp.write_text(json.dumps(ontology_to_encord(ontology), indent=2), encoding="utf-8")
-    return p
+    return write_json(p, ontology_to_encord(ontology))

@@ -13,12 +13,11 @@ list it; such types read back as classes without terminology.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from SegAssistLib.errors import FormatError
-from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.ontology.model import Ontology, OntologyClass, check_kind
 from SegAssistLib.segmentation import Code, DEFAULT_TERMINOLOGY, Terminology
 
@@ -48,12 +47,7 @@ def _parse_code_string(text: str | None) -> Code | None:
 def read_terminology(path: str | os.PathLike) -> Ontology:
     """Read a Slicer terminology JSON file into an ontology (one class per type or type modifier)."""
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FormatError(f"{p}: cannot read ({exc.strerror}).") from None
-    except json.JSONDecodeError as exc:
-        raise FormatError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}).") from None
+    doc = read_json(p)
     categories = (doc.get("SegmentationCodes") or {}).get("Category") if isinstance(doc, dict) else None
     if not isinstance(categories, list):
         raise FormatError(f"{p}: not a Slicer terminology file (no SegmentationCodes.Category list).")
@@ -113,6 +107,5 @@ def write_terminology(ontology: Ontology, path: str | os.PathLike, context: str 
             typ.update(entry)
     doc = {"SegmentationCategoryTypeContextName": context, "@schema": SCHEMA,
            "SegmentationCodes": {"Category": list(categories.values())}}
-    with atomic_output(p) as tmp:
-        tmp.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    write_json(p, doc)
     return p
