@@ -10,7 +10,6 @@ columns Slicer's ``vtkMRMLColorTableStorageNode`` reads and writes. The image go
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
 from contextlib import ExitStack
@@ -22,7 +21,7 @@ import numpy as np
 from SegAssistLib.errors import FormatError, SegAssistError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
-from SegAssistLib.segmentation import Code, Segment, Segmentation, Terminology
+from SegAssistLib.segmentation import Segment, Segmentation, Terminology
 from SegAssistLib.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -31,11 +30,6 @@ log = logging.getLogger(__name__)
 LABELMAP_SUFFIXES = (".nrrd", ".nii", ".nii.gz")
 #: Colour table formats, in the order they are looked for beside a labelmap.
 TABLE_SUFFIXES = (".csv", ".ctbl")
-#: Column groups of Slicer's CSV colour table, each with _CodingScheme, _CodeValue, _CodeMeaning.
-_CSV_CODES = ("Category", "Type", "TypeModifier", "Region", "RegionModifier")
-_CSV_HEADER = ["LabelValue", "Name", "Color_R", "Color_G", "Color_B", "Color_A"] + [
-    f"{g}_{f}" for g in _CSV_CODES for f in ("CodingScheme", "CodeValue", "CodeMeaning")
-]
 
 
 @dataclass
@@ -89,68 +83,32 @@ def write_color_table(entries: list[ColorEntry], path: str | os.PathLike) -> Pat
 
 
 def _write_table(entries: list[ColorEntry], tmp: Path, suffix: str) -> None:
-    rows = [ColorEntry(0, "Background", (0.0, 0.0, 0.0))] + sorted(entries, key=lambda e: e.label)
-    if suffix == ".ctbl":
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("# Color table file written by SegAssist\n")
-            f.write(f"# {len(rows)} values\n")
-            for e in rows:
-                alpha = 0 if e.label == 0 else 255
-                name = e.name.replace(" ", "_") or f"Label_{e.label}"
-                f.write(f"{e.label} {name} {' '.join(str(_byte(c)) for c in e.color)} {alpha}\n")
-        return
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, quoting=csv.QUOTE_NONNUMERIC)
-        w.writerow(_CSV_HEADER)
-        for e in rows:
-            t = e.terminology
-            codes = [t.category, t.type, t.type_modifier, t.anatomic_region, t.anatomic_region_modifier] if t else [None] * 5
-            flat = [x for c in codes for x in ((c.scheme, c.value, c.meaning) if c else ("", "", ""))]
-            w.writerow([e.label, e.name, *(_byte(c) for c in e.color), 0 if e.label == 0 else 255, *flat])
+    from SegAssistLib.ontology.slicer_colortable import ColorTableRow, format_colortable
+
+    rows = [ColorTableRow(0, "Background", (0, 0, 0), 0)] + [
+        ColorTableRow(e.label, e.name or f"Label_{e.label}", tuple(_byte(c) for c in e.color), 255, e.terminology)
+        for e in sorted(entries, key=lambda e: e.label)
+    ]
+    tmp.write_text(format_colortable(rows, suffix, "written by SegAssist"), encoding="utf-8")
 
 
 def read_color_table(path: str | os.PathLike) -> dict[int, ColorEntry]:
     """Read a Slicer ``.ctbl`` or ``.csv`` colour table into {label: entry}."""
+    from SegAssistLib.ontology.slicer_colortable import parse_colortable
+
     p = Path(path)
     if not p.is_file():
         raise SegAssistError(f"{p}: colour table not found.")
-    entries: dict[int, ColorEntry] = {}
-    try:
-        if p.suffix.lower() == ".ctbl":
-            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                bits = line.split()
-                if len(bits) < 5:
-                    raise FormatError(f"{p}, line {n}: expected 'value name R G B A', got {line!r}.")
-                # Slicer writes spaces in names as "_" and reads them back as spaces; do the same.
-                label, name, rgb = int(bits[0]), bits[1].replace("_", " "), [int(b) / 255.0 for b in bits[2:5]]
-                entries[label] = ColorEntry(label, name, tuple(rgb))  # type: ignore[arg-type]
-        elif p.suffix.lower() == ".csv":
-            with open(p, newline="", encoding="utf-8") as f:
-                for n, row in enumerate(csv.DictReader(f), start=2):
-                    if "LabelValue" not in row or "Name" not in row:
-                        raise FormatError(f"{p}: a Slicer CSV colour table needs LabelValue and Name columns.")
-                    label = int(float(row["LabelValue"]))
-                    rgb = tuple(int(float(row.get(f"Color_{c}") or 0)) / 255.0 for c in "RGB")
-
-                    def code(group: str) -> Code | None:
-                        c = Code(*(row.get(f"{group}_{f}") or "" for f in ("CodingScheme", "CodeValue", "CodeMeaning")))
-                        return None if c.is_empty() else c
-
-                    cat, typ = code("Category"), code("Type")
-                    term = (
-                        Terminology(cat, typ, code("TypeModifier"), code("Region"), code("RegionModifier"))
-                        if cat and typ
-                        else None
-                    )
-                    entries[label] = ColorEntry(label, row["Name"], rgb, term)  # type: ignore[arg-type]
-        else:
-            raise SegAssistError(f"{p}: a colour table must end in .csv or .ctbl.")
-    except (ValueError, csv.Error) as exc:
-        raise FormatError(f"{p}: malformed colour table ({exc}).") from None
-    return entries
+    if p.suffix.lower() not in TABLE_SUFFIXES:
+        raise SegAssistError(f"{p}: a colour table must end in .csv or .ctbl.")
+    rows = parse_colortable(p.read_text(encoding="utf-8"), p)
+    # Slicer writes spaces in .ctbl names as "_" and reads them back as spaces; do the same.
+    ctbl = p.suffix.lower() == ".ctbl"
+    return {
+        r.value: ColorEntry(r.value, r.name.replace("_", " ") if ctbl else r.name,
+                            tuple(c / 255.0 for c in r.color), r.terminology)  # type: ignore[arg-type]
+        for r in rows
+    }
 
 
 # ---- labelmaps -------------------------------------------------------------------------------------------
