@@ -61,25 +61,32 @@ def detect_format(path: str | os.PathLike, for_writing: bool = False) -> str:
     )
 
 
+#: Format -> (module, reader, writer) inside SegAssistLib.ontology; imported only when used.
+_CODECS = {
+    "slicer-ctbl": ("slicer_colortable", "read_colortable", "write_colortable"),
+    "slicer-csv": ("slicer_colortable", "read_colortable", "write_colortable"),
+    "slicer-terminology": ("slicer_terminology", "read_terminology", "write_terminology"),
+    "coco": ("coco_categories", "read_coco_categories", "write_coco_categories"),
+    "label-studio": ("label_studio", "read_labeling_config", "write_labeling_config"),
+    "encord": ("encord", "read_encord", "write_encord"),
+    "cvat": ("cvat", "read_cvat", "write_cvat"),
+}
+
+
+def _codec(fmt: str, which: int):
+    import importlib
+
+    if fmt not in _CODECS:
+        raise FormatError(f"Unknown ontology format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    module, *functions = _CODECS[fmt]
+    return getattr(importlib.import_module(f"SegAssistLib.ontology.{module}"), functions[which])
+
+
 def read_ontology(path: str | os.PathLike, fmt: str | None = None) -> Ontology:
     """Read an ontology in any supported format (``fmt`` from :data:`FORMATS`, default: detected)."""
     if not Path(path).is_file():
         raise FormatError(f"{path}: no such file.")
-    fmt = fmt or detect_format(path)
-    if fmt in ("slicer-ctbl", "slicer-csv"):
-        from SegAssistLib.ontology.slicer_colortable import read_colortable as reader
-    elif fmt == "slicer-terminology":
-        from SegAssistLib.ontology.slicer_terminology import read_terminology as reader
-    elif fmt == "coco":
-        from SegAssistLib.ontology.coco_categories import read_coco_categories as reader
-    elif fmt == "label-studio":
-        from SegAssistLib.ontology.label_studio import read_labeling_config as reader
-    elif fmt == "encord":
-        from SegAssistLib.ontology.encord import read_encord as reader
-    elif fmt == "cvat":
-        from SegAssistLib.ontology.cvat import read_cvat as reader
-    else:
-        raise FormatError(f"Unknown ontology format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    reader = _codec(fmt or detect_format(path), 0)
     try:
         return reader(path)
     except FormatError as exc:
@@ -92,22 +99,7 @@ def write_ontology(ontology: Ontology, path: str | os.PathLike, fmt: str | None 
     """Write ``ontology`` in ``fmt`` (default: chosen from the file name)."""
     fmt = fmt or detect_format(path, for_writing=True)
     if fmt in ("slicer-ctbl", "slicer-csv"):
-        from SegAssistLib.ontology.slicer_colortable import write_colortable
-
         want = ".csv" if fmt == "slicer-csv" else (".ctbl", ".txt")
         if not str(path).lower().endswith(want):
             raise FormatError(f"{path}: a {fmt} colour table must be named *{want if isinstance(want, str) else '.ctbl'}.")
-        return write_colortable(ontology, path)
-    if fmt == "slicer-terminology":
-        from SegAssistLib.ontology.slicer_terminology import write_terminology as writer
-    elif fmt == "coco":
-        from SegAssistLib.ontology.coco_categories import write_coco_categories as writer
-    elif fmt == "label-studio":
-        from SegAssistLib.ontology.label_studio import write_labeling_config as writer
-    elif fmt == "encord":
-        from SegAssistLib.ontology.encord import write_encord as writer
-    elif fmt == "cvat":
-        from SegAssistLib.ontology.cvat import write_cvat as writer
-    else:
-        raise FormatError(f"Unknown ontology format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    return writer(ontology, path)
+    return _codec(fmt, 1)(ontology, path)
