@@ -7,6 +7,12 @@ see the input and output paths). Dask was chosen over Ray because cases are inde
 short: Dask's futures need no actors, its workers restart through their nanny, and a task on a killed worker
 is sent to another one (``retries=1`` also re-runs a task that raised in the worker itself).
 
+Ray (actors that keep a model loaded) was measured against Dask on the same real cases by
+``Testing/Benchmarks/bench_batch.py`` (numbers in docs/ARCHITECTURE.md) and not adopted: see there.
+
+Every worker caps its native thread pools at ``threads_per_worker`` (default 1, see
+:mod:`SegAssistLib.batch.threads`) before its first case, so N workers use N cores.
+
 Finished cases (see :mod:`SegAssistLib.batch.runner`) are skipped before anything is sent to a worker.
 """
 
@@ -23,6 +29,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from SegAssistLib.batch.manifest import CaseSpec, cases_from_rows
 from SegAssistLib.batch.runner import FAILED, CaseResult, finished_result, run_case
 from SegAssistLib.batch.summary import BatchSummary
+from SegAssistLib.batch.threads import limit_worker_threads
 from SegAssistLib.errors import SegAssistError
 
 Progress = Callable[[CaseResult], None]
@@ -40,13 +47,20 @@ def _failed(case: CaseSpec, error: str) -> CaseResult:
     return CaseResult(case.case, case.operation, FAILED, 0.0, 0, error)
 
 
-def _run_local(cases: list[CaseSpec], workers: int, force: bool) -> Iterator[CaseResult]:
+def run_case_in_worker(case: CaseSpec, force: bool = False, threads: int | None = 1) -> CaseResult:
+    """:func:`run_case` in a cluster worker, after capping the worker's thread pools (once per process)."""
+    limit_worker_threads(threads)
+    return run_case(case, force)
+
+
+def _run_local(cases: list[CaseSpec], workers: int, force: bool, threads: int | None) -> Iterator[CaseResult]:
     """Run cases in a pool of spawned processes; cases lost with a crashed process get one more try."""
     pending = list(cases)
     for attempt in (1, 2):
         lost: list[CaseSpec] = []
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx,
+                                 initializer=limit_worker_threads, initargs=(threads,)) as pool:
             futures = {pool.submit(run_case, c, force): c for c in pending}
             for fut in as_completed(futures):
                 case = futures[fut]
@@ -82,7 +96,8 @@ def _dask_client(address: Any):
         ) from None
 
 
-def _run_dask(cases: list[CaseSpec], address: Any, force: bool, info: dict) -> Iterator[CaseResult]:
+def _run_dask(cases: list[CaseSpec], address: Any, force: bool, threads: int | None,
+              info: dict) -> Iterator[CaseResult]:
     from distributed import as_completed as dask_completed
 
     client, borrowed = _dask_client(address)
@@ -90,7 +105,7 @@ def _run_dask(cases: list[CaseSpec], address: Any, force: bool, info: dict) -> I
         info["workers"] = len(client.scheduler_info().get("workers", {})) or 1
         token = uuid.uuid4().hex[:8]
         futures = {
-            client.submit(run_case, c, force, key=f"segassist-batch-{c.case}-{token}", pure=False, retries=1): c
+            client.submit(run_case_in_worker, c, force, threads, key=f"segassist-batch-{c.case}-{token}", pure=False, retries=1): c
             for c in cases
         }
         for fut in dask_completed(futures):
@@ -112,6 +127,7 @@ def run_batch(
     base_dir: str | os.PathLike = ".",
     progress: Progress | None = None,
     force: bool = False,
+    threads_per_worker: int | None = 1,
 ) -> BatchSummary:
     """Run manifest rows and return the summary; one case's failure never stops the others.
 
@@ -120,11 +136,16 @@ def run_batch(
     ``address`` the cases run in ``workers`` local processes (default: one per CPU); with a Dask scheduler
     address (``"tcp://host:8786"``), a ``distributed.Client`` or a cluster object, on its workers.
     ``progress(result)`` is called as each case finishes (skipped ones first). ``force`` re-runs finished
-    cases.
+    cases. ``threads_per_worker`` caps the native thread pools (BLAS, OpenMP, SimpleITK/ITK, torch) of
+    every worker (default 1: one worker per CPU keeps every CPU busy; ``None`` leaves the libraries'
+    own defaults, one thread per CPU in each worker).
     """
     cases = cases_from_rows(rows, base_dir, output_dir)
     if workers is not None and workers < 1:
         raise SegAssistError(f"workers must be at least 1, not {workers}.")
+    if threads_per_worker is not None and threads_per_worker < 0:
+        raise SegAssistError(f"threads_per_worker must be at least 1 (or None/0 for the libraries' default), "
+                             f"not {threads_per_worker}.")
     start = time.perf_counter()
     results: dict[str, CaseResult] = {}
 
@@ -143,7 +164,10 @@ def run_batch(
     info: dict[str, Any] = {"workers": workers or default_workers()}
     engine = "local processes" if address is None else f"dask {address if isinstance(address, str) else 'cluster'}"
     if todo:
-        stream = _run_local(todo, info["workers"], force) if address is None else _run_dask(todo, address, force, info)
+        if address is None:
+            stream = _run_local(todo, info["workers"], force, threads_per_worker)
+        else:
+            stream = _run_dask(todo, address, force, threads_per_worker, info)
         for r in stream:
             record(r)
     ordered = [results[c.case] for c in cases]

@@ -47,6 +47,9 @@ class CaseResult:
     outputs: list[str] = field(default_factory=list)
     #: "host:pid" of the process that ran the case (tells a retried case from its first try).
     worker: str = ""
+    #: CPU seconds the worker process spent on the case (all its threads); below ``seconds`` when the
+    #: process waited for a CPU or the disk, above it when native libraries ran several threads.
+    cpu_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,7 +167,7 @@ def run_case(case: CaseSpec, force: bool = False) -> CaseResult:
         done = finished_result(case)
         if done is not None:
             return done
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         for leftover in _temporary_leftovers(case):
             leftover.unlink(missing_ok=True)
@@ -175,11 +178,11 @@ def run_case(case: CaseSpec, force: bool = False) -> CaseResult:
 
         written = [str(p) for p in write_segmentation(seg, case.output, **options)]
         result = CaseResult(case.case, case.operation, DONE, time.perf_counter() - start, _voxels(seg), "",
-                            written, worker)
+                            written, worker, time.process_time() - cpu_start)
         with atomic_output(marker_path(case.output)) as tmp:
             tmp.write_text(json.dumps({"fingerprint": fingerprint(case), "case": case.to_dict(),
                                        "result": result.to_dict()}, indent=1), encoding="utf-8")
         return result
     except Exception as exc:  # one case's failure is recorded, never raised
         return CaseResult(case.case, case.operation, FAILED, time.perf_counter() - start, 0, _error_text(exc), [],
-                          worker)
+                          worker, time.process_time() - cpu_start)

@@ -72,7 +72,7 @@ class BatchSummary:
     def to_csv(self) -> str:
         """The summary as CSV text (one row per case, all CaseResult fields)."""
         buf = io.StringIO()
-        names = ["case", "operation", "status", "seconds", "voxels", "error", "outputs", "worker"]
+        names = ["case", "operation", "status", "seconds", "voxels", "error", "outputs", "worker", "cpu_seconds"]
         w = csv.DictWriter(buf, fieldnames=names)
         w.writeheader()
         for r in self.results:

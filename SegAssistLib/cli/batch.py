@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("manifest", help="CSV or JSON manifest: case, operation, volume, prompts | keyframes | "
                    "segmentation, output [, backend, plane, method]")
     p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per CPU)")
+    p.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
+                   help="threads each worker's native libraries (BLAS, OpenMP, SimpleITK/ITK, torch) may use "
+                   "(default 1; 0 = the libraries' own default, one per CPU)")
     p.add_argument("--address", metavar="tcp://HOST:8786",
                    help="Dask scheduler to run on (needs segassist[batch]); default: local processes")
     p.add_argument("--output-dir", metavar="DIR", help="folder for relative outputs (default: the manifest's)")
@@ -43,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
             bar.write(f"{result.case}: failed: {result.error}", file=sys.stderr)
 
     try:
-        summary = run_batch(cases, workers=args.workers, address=args.address, progress=progress, force=args.force)
+        summary = run_batch(cases, workers=args.workers, address=args.address, progress=progress, force=args.force,
+                            threads_per_worker=args.threads_per_worker or None)
     finally:
         bar.close()
     print(summary.table())

@@ -1,19 +1,33 @@
-"""Batch throughput: N real cases (segment / interpolate / convert on brain1, brain2, breast1) run with 1 and 2
-workers, locally (process pool) and on a Dask LocalCluster, against a plain serial loop in this process.
+"""Batch engines and worker threads, measured on real cases: serial loop vs local processes vs Dask vs Ray.
 
-    python Testing/Benchmarks/bench_batch.py [--cases N] [--names brain1,brain2,breast1] [--no-dask]
+    python Testing/Benchmarks/bench_batch.py [--names lung2] [--copies 3] [--ops segment,interpolate,convert]
+                                             [--workers 1,2] [--no-dask] [--no-ray] [--overhead-tasks 200]
 
-Prints cases/second for each configuration and its ratio to the serial loop (the peer: what a script that
-calls the library case by case gets). Every configuration writes fresh outputs (done markers ignored).
-Worker start-up is included in the wall time, as a user sees it.
+Three tables, all from this one run (the machine may be shared: the load columns say how busy it was):
+
+1. Thread pools a fresh worker would use (threadpoolctl, SimpleITK/ITK, torch), with the libraries' own
+   defaults and after :func:`SegAssistLib.batch.threads.limit_worker_threads` (1 thread), in a spawned
+   process, a Dask worker and a Ray actor.
+2. Engine start-up (pool / cluster / actors ready) and per-task overhead: ``--overhead-tasks`` trivial tasks
+   that ship a CaseSpec to a worker and a string back, in ms per task.
+3. Throughput on ``--copies`` copies of the real cases (lung2 by default: segment takes seconds, so process
+   start-up does not dominate) for each engine x workers x threads per worker (``lib`` = libraries'
+   default, ``1`` = capped), against the serial loop in this process (the peer: a script calling
+   the library case by case). ``cpu/wall`` is the CPU seconds the workers spent in cases (all threads) over
+   the wall time: below the number of workers means workers waited for a CPU (other processes) or the disk.
+
+Ray rows need ``pip install ray`` (it is not a SegAssist dependency); without it they are skipped with a
+message. Worker start-up is included in the throughput wall time, as a user sees it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
@@ -21,62 +35,267 @@ sys.path.insert(0, str(HERE.parents[1] / "Python"))
 DATA = HERE.parents[3] / "shared" / "data" / "pyradiomics"
 
 
-def build_rows(work: Path, n: int, names: list[str]) -> list[dict]:
+def build_rows(work: Path, copies: int, names: list[str], ops: tuple[str, ...]) -> list[dict]:
     from batch_cases import make_case_rows
 
-    base = [r for name in names for r in make_case_rows(DATA, work, name)]
+    base = [r for name in names for r in make_case_rows(DATA, work, name, ops=ops)]
     rows = []
-    for i in range(n):
-        r = dict(base[i % len(base)])
-        r["case"] = f"{r['case']}-{i}"
-        r["output"] = f"{i:03d}_{r['output']}"
-        rows.append(r)
+    for i in range(copies):
+        for r in base:
+            r = dict(r)
+            r["case"] = f"{r['case']}-{i}"
+            r["output"] = f"{i:03d}_{r['output']}"
+            rows.append(r)
     return rows
 
 
+class Load:
+    """Machine-wide CPU busy fraction (from /proc/stat) and load average over a measured span."""
+
+    @staticmethod
+    def _stat() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + v[4]
+        return sum(v) - idle, sum(v)
+
+    def __enter__(self):
+        self.busy0, self.total0 = self._stat()
+        return self
+
+    def __exit__(self, *exc):
+        busy, total = self._stat()
+        self.busy = (busy - self.busy0) / max(1, total - self.total0)
+        self.loadavg = os.getloadavg()[0]
+
+
+# ----------------------------------------------------------------------------------------------- engines
+def local_engine(rows, out, workers, threads):
+    from SegAssistLib.batch import run_batch
+
+    return run_batch(rows, workers=workers, output_dir=out, force=True, threads_per_worker=threads)
+
+
+def dask_engine(rows, out, workers, threads):
+    import distributed
+
+    from SegAssistLib.batch import run_batch
+
+    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1", processes=True,
+                                  dashboard_address=None) as cluster:
+        return run_batch(rows, address=cluster.scheduler_address, output_dir=out, force=True,
+                         threads_per_worker=threads)
+
+
+def _ray_actor_class():
+    import ray
+
+    from SegAssistLib.batch.threads import limit_worker_threads, thread_report
+
+    @ray.remote(num_cpus=1)
+    class CaseActor:
+        """One per CPU (one per GPU with a model): it would load the model once in __init__."""
+
+        def __init__(self, threads):
+            limit_worker_threads(threads)
+
+        def ready(self):
+            return os.getpid()
+
+        def run(self, case, force=True):
+            from SegAssistLib.batch import run_case
+
+            return run_case(case, force)
+
+        def threads(self):
+            import scipy.ndimage  # noqa: F401  (the libraries a case loads)
+            import skimage.segmentation  # noqa: F401
+
+            return thread_report()
+
+        def echo(self, x):
+            return repr(x)
+
+    return CaseActor
+
+
+def ray_start(workers, threads):
+    import ray
+
+    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    actor = _ray_actor_class()
+    actors = [actor.remote(threads) for _ in range(workers)]
+    ray.get([a.ready.remote() for a in actors])
+    return actors
+
+
+def ray_engine(rows, out, workers, threads):
+    import ray
+    from ray.util import ActorPool
+
+    from SegAssistLib.batch import BatchSummary, cases_from_rows
+
+    start = time.perf_counter()
+    cases = cases_from_rows(rows, output_dir=out)
+    try:
+        pool = ActorPool(ray_start(workers, threads))
+        results = list(pool.map_unordered(lambda a, c: a.run.remote(c, True), cases))
+    finally:
+        ray.shutdown()
+    return BatchSummary(results, time.perf_counter() - start, workers, "ray actors")
+
+
+# ------------------------------------------------------------------------------------ thread pool report
+def thread_reports(with_dask: bool, with_ray: bool) -> list[tuple[str, dict]]:
+    from SegAssistLib.batch.threads import limit_worker_threads
+
+    out = [("this process (libraries' default)", _import_case_libs_and_report(None))]
+    ctx = __import__("multiprocessing").get_context("spawn")
+    for threads, label in ((None, "lib"), (1, "1")):
+        with ProcessPoolExecutor(1, mp_context=ctx, initializer=limit_worker_threads, initargs=(threads,)) as p:
+            out.append((f"spawned process, threads={label}", p.submit(_import_case_libs_and_report, threads).result()))
+    if with_dask:
+        import distributed
+
+        from SegAssistLib.batch.executor import run_case_in_worker  # noqa: F401 (loads the module in workers)
+
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", processes=True,
+                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+            for threads, label in ((None, "lib"), (1, "1")):
+                rep = client.submit(_import_case_libs_and_report, threads, pure=False).result()
+                out.append((f"dask worker, threads={label}", rep))
+    if with_ray:
+        import ray
+
+        for threads, label in ((None, "lib"), (1, "1")):
+            try:
+                (actor,) = ray_start(1, threads)
+                out.append((f"ray actor, threads={label}", ray.get(actor.threads.remote())))
+            finally:
+                ray.shutdown()
+    return out
+
+
+def _import_case_libs_and_report(threads):
+    """Load the libraries a case uses (numpy, scipy, SimpleITK, skimage), cap if asked, report the pools."""
+    import scipy.ndimage  # noqa: F401
+    import skimage.segmentation  # noqa: F401
+
+    from SegAssistLib.batch.threads import limit_worker_threads, thread_report
+
+    limit_worker_threads(threads)
+    return thread_report()
+
+
+# ------------------------------------------------------------------------------------------ per-task cost
+def overhead(engine: str, n: int, case) -> tuple[float, float]:
+    """(start-up seconds until workers are ready, ms per trivial task) for 2 workers."""
+    t = time.perf_counter()
+    if engine == "local":
+        ctx = __import__("multiprocessing").get_context("spawn")
+        with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+            list(pool.map(time.sleep, [0.5, 0.5]))  # both workers up (one worker alone would take 1 s)
+            up = time.perf_counter() - t - 0.5
+            t = time.perf_counter()
+            list(pool.map(repr, [case] * n))
+            return up, (time.perf_counter() - t) / n * 1e3
+    if engine == "dask":
+        import distributed
+
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", processes=True,
+                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+            client.wait_for_workers(2)
+            up = time.perf_counter() - t
+            t = time.perf_counter()
+            client.gather(client.map(repr, [case] * n, pure=False))
+            return up, (time.perf_counter() - t) / n * 1e3
+    import ray
+    from ray.util import ActorPool
+
+    try:
+        actors = ray_start(2, 1)
+        up = time.perf_counter() - t
+        t = time.perf_counter()
+        list(ActorPool(actors).map_unordered(lambda a, c: a.echo.remote(c), [case] * n))
+        return up, (time.perf_counter() - t) / n * 1e3
+    finally:
+        ray.shutdown()
+
+
+# ------------------------------------------------------------------------------------------------- main
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--cases", type=int, default=18)
-    ap.add_argument("--names", default="brain1,brain2,breast1", help="pyradiomics cases (lung2 is heavier)")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--names", default="lung2", help="pyradiomics cases (brain1,brain2,breast1 are light)")
+    ap.add_argument("--copies", type=int, default=3, help="copies of each case")
+    ap.add_argument("--ops", default="segment,interpolate,convert")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--threads", default="lib,1", help="threads per worker to compare: lib (default), 1, ...")
+    ap.add_argument("--overhead-tasks", type=int, default=200)
     ap.add_argument("--no-dask", action="store_true")
+    ap.add_argument("--no-ray", action="store_true")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"real data not found at {DATA}")
         return 1
-    from SegAssistLib.batch import cases_from_rows, run_batch, run_case
+    with_dask = not args.no_dask
+    with_ray = not args.no_ray
+    if with_ray:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            print("Ray rows skipped: ray is not installed (pip install ray; it is not a SegAssist dependency).")
+            with_ray = False
+    from SegAssistLib.batch import cases_from_rows, run_case
+
+    workers_list = [int(w) for w in args.workers.split(",")]
+    threads_list = [None if t == "lib" else int(t) for t in args.threads.split(",")]
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start")
+
+    print("\n1. threads per native pool once a case's libraries are loaded\n")
+    for label, rep in thread_reports(with_dask, with_ray):
+        print(f"  {label:<40} " + ", ".join(f"{k}={v}" for k, v in sorted(rep.items())))
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        rows = build_rows(work, args.cases, args.names.split(","))
+        rows = build_rows(work, args.copies, args.names.split(","), tuple(args.ops.split(",")))
+        n = len(rows)
+        sample = cases_from_rows(rows[:1], output_dir=work / "x")[0]
+
+        print(f"\n2. engine start-up (2 workers ready) and per-task overhead ({args.overhead_tasks} trivial tasks)\n")
+        print(f"  {'engine':<28} {'start-up s':>10} {'ms/task':>8}")
+        for engine in ["local"] + (["dask"] if with_dask else []) + (["ray"] if with_ray else []):
+            up, per = overhead(engine, args.overhead_tasks, sample)
+            print(f"  {engine:<28} {up:10.2f} {per:8.2f}")
+
         results = []
-
-        t = time.perf_counter()
-        for c in cases_from_rows(rows, output_dir=work / "serial"):
-            assert run_case(c, force=True).status == "done"
-        serial = time.perf_counter() - t
-        results.append(("serial loop in this process (peer)", serial))
-
-        for workers in (1, 2):
-            s = run_batch(rows, workers=workers, output_dir=work / f"local{workers}", force=True)
-            assert s.ok, s.table()
-            results.append((f"run_batch local, {workers} worker(s)", s.wall_seconds))
-
-        if not args.no_dask:
-            import distributed
-
-            for workers in (1, 2):
-                with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1",
-                                              processes=True, dashboard_address=None) as cluster:
-                    t = time.perf_counter()
-                    s = run_batch(rows, address=cluster.scheduler_address, output_dir=work / f"dask{workers}",
-                                  force=True)
+        with Load() as load:
+            t = time.perf_counter()
+            cpu = time.process_time()
+            for c in cases_from_rows(rows, output_dir=work / "serial"):
+                assert run_case(c, force=True).status == "done"
+            serial = time.perf_counter() - t
+            serial_cpu = time.process_time() - cpu
+        results.append(("serial loop in this process (peer)", "-", "lib", serial, serial_cpu, load))
+        engines = [("local", local_engine)] + ([("dask", dask_engine)] if with_dask else [])
+        engines += [("ray", ray_engine)] if with_ray else []
+        for name, engine in engines:
+            for workers in workers_list:
+                for threads in threads_list:
+                    with Load() as load:
+                        out = work / f"{name}{workers}{threads}"
+                        t = time.perf_counter()
+                        s = engine(rows, out, workers, threads)
+                        wall = time.perf_counter() - t
                     assert s.ok, s.table()
-                    results.append((f"run_batch dask, {workers} worker(s) (cluster up)", time.perf_counter() - t))
+                    cpu = sum(r.cpu_seconds for r in s)
+                    results.append((name, workers, "lib" if threads is None else threads, wall, cpu, load))
 
-    print(f"\n{args.cases} cases ({args.names} x segment/interpolate/convert), classical backend\n")
-    print(f"{'configuration':<44} {'wall s':>8} {'cases/s':>8} {'vs serial':>10}")
-    for name, sec in results:
-        print(f"{name:<44} {sec:8.2f} {args.cases / sec:8.2f} {serial / sec:9.2f}x")
+    print(f"\n3. throughput: {n} cases ({args.names} x {args.ops}, {args.copies} copies), classical backend\n")
+    print(f"  {'engine':<36} {'workers':>7} {'threads':>7} {'wall s':>7} {'cases/s':>7} {'vs serial':>9} "
+          f"{'case cpu s':>10} {'cpu/wall':>8} {'machine busy':>12} {'load':>5}")
+    for name, workers, threads, wall, cpu, load in results:
+        print(f"  {name:<36} {workers!s:>7} {threads!s:>7} {wall:7.2f} {n / wall:7.2f} {serial / wall:8.2f}x "
+              f"{cpu:10.2f} {cpu / wall:8.2f} {load.busy:11.0%} {load.loadavg:5.2f}")
     return 0
 
 
