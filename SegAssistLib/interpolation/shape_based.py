@@ -27,7 +27,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from SegAssistLib.interpolation.correspondence import RegionGroup, match_regions
+from SegAssistLib.interpolation.correspondence import RegionGroup, label_regions, match_regions, region_tracks
 
 #: Pixels of background kept around the keyframes' union when cropping (room for the distance maps).
 _MARGIN = 2
@@ -121,6 +121,25 @@ def _area_profile(keys: Sequence[int], areas: np.ndarray):
     return lambda n: float(max(0.0, spline(n)))
 
 
+def _track_profiles(keys: Sequence[int], labelled: Sequence[tuple[np.ndarray, int]], tracks: Sequence[np.ndarray]):
+    """One area profile (:func:`_area_profile`) per track, through that track's own keyframe areas.
+
+    A track's area at a keyframe is the area of its components there; keyframes where it is absent (before
+    it begins, after it ends) are left out, so a region ending does not pull down the profile of another.
+    """
+    n_tracks = 1 + max((int(t.max()) for t in tracks if t.size > 1), default=-1)
+    areas = np.zeros((len(keys), n_tracks))
+    for i, ((labels, count), track) in enumerate(zip(labelled, tracks)):
+        if count:
+            sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+            np.add.at(areas[i], track[1:], sizes)
+    profiles = []
+    for t in range(n_tracks):
+        present = np.flatnonzero(areas[:, t] > 0)
+        profiles.append(_area_profile([keys[i] for i in present], areas[present, t]) if present.size > 1 else None)
+    return profiles
+
+
 def _area_offset(score: np.ndarray, target: float, limit: float) -> float:
     """The level (mm, within +-``limit``) at which ``score < level`` covers ``target`` pixels."""
     count = int(round(target))
@@ -145,9 +164,11 @@ def interpolate_between(
     on that crop; negative is inside, and everything outside the crop is outside. Slices between two empty
     keyframes are not yielded.
 
-    With ``area_limit_mm > 0`` each filled slice's level set is moved (by at most that many mm) so that its
-    area follows a monotone cubic through the keyframes' areas: blending distance maps of shapes that differ
-    loses area between them, and rounded structures bulge between keyframes.
+    With ``area_limit_mm > 0`` the level set of each track (:func:`~.correspondence.region_tracks`: one 3D
+    object of the segment) is moved, by at most that many mm, so that the track's area follows a monotone
+    cubic through its own keyframe areas: blending distance maps of shapes that differ loses area between
+    them, and rounded structures bulge between keyframes. Regions that begin or end between two keyframes
+    keep the area of their rounded end (:func:`_shrink`).
     """
     union = np.zeros_like(keyframes[0][1], dtype=bool)
     for _, m in keyframes:
@@ -155,26 +176,43 @@ def interpolate_between(
     if not union.any():
         return
     box = _crop_box(union)
-    target_area = None
-    if area_limit_mm > 0:
-        target_area = _area_profile([n for n, _ in keyframes], np.array([m.sum() for _, m in keyframes], float))
-    previous = None
-    for (a, first), (b, second) in zip(keyframes[:-1], keyframes[1:]):
-        if previous is None:
-            m1 = np.pad(first[box], 1)
-            previous = (m1, signed_distance(m1, pixel_spacing) if m1.any() else None)
-        m2 = np.pad(second[box], 1)
-        current = (m2, signed_distance(m2, pixel_spacing) if m2.any() else None)
-        if b - a > 1 and (previous[0].any() or m2.any()):
-            groups = match_regions(previous[0], m2)
-            blends = [_GroupBlend(g, pixel_spacing, align, (previous, current)) for g in groups]
-            for n in range(a + 1, b):
-                w = (n - a) / (b - a)
-                score = blends[0].at(w)
-                for blend in blends[1:]:
-                    score = np.minimum(score, blend.at(w))
-                score = np.asarray(score[1:-1, 1:-1], dtype=np.float32)
-                if target_area is not None:
-                    score = score - np.float32(_area_offset(score, target_area(n), area_limit_mm))
-                yield n, box, score
-        previous = current
+    keys = [n for n, _ in keyframes]
+    masks = [np.pad(m[box], 1) for _, m in keyframes]
+    gaps = [i for i in range(len(keys) - 1) if keys[i + 1] - keys[i] > 1 and (masks[i].any() or masks[i + 1].any())]
+    if not gaps:
+        return
+    labelled = [label_regions(m) for m in masks]
+    tracks = region_tracks(labelled) if area_limit_mm > 0 else None
+    profiles = _track_profiles(keys, labelled, tracks) if tracks is not None else None
+    distances: dict[int, np.ndarray | None] = {}
+
+    def whole(i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if i not in distances:
+            distances[i] = signed_distance(masks[i], pixel_spacing) if labelled[i][1] else None
+        return masks[i], distances[i]
+
+    for i in gaps:
+        a, b = keys[i], keys[i + 1]
+        groups = match_regions(masks[i], masks[i + 1], labelled[i], labelled[i + 1])
+        blends = [_GroupBlend(g, pixel_spacing, align, (whole(i), whole(i + 1))) for g in groups]
+        # Groups of one track share its area correction; a track is corrected where it spans both keyframes.
+        by_track: dict[int, list[int]] = {}
+        corrected: set[int] = set()
+        for g, group in enumerate(groups):
+            t = int(tracks[i][group.ids_first[0]] if group.ids_first else tracks[i + 1][group.ids_second[0]]) \
+                if tracks is not None else 0
+            by_track.setdefault(t, []).append(g)
+            if group.ids_first and group.ids_second and profiles is not None and profiles[t] is not None:
+                corrected.add(t)
+        for n in range(a + 1, b):
+            w = (n - a) / (b - a)
+            score = None
+            for t, members in by_track.items():
+                part = blends[members[0]].at(w)
+                for g in members[1:]:
+                    part = np.minimum(part, blends[g].at(w))
+                part = np.asarray(part[1:-1, 1:-1], dtype=np.float32)
+                if t in corrected:
+                    part = part - np.float32(_area_offset(part, profiles[t](n), area_limit_mm))
+                score = part if score is None else np.minimum(score, part)
+            yield n, box, score
