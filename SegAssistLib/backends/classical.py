@@ -262,11 +262,13 @@ def _solve_limited(method: SeededMethod, image: np.ndarray, seeds: np.ndarray, s
     small_shape = tuple(max(3, int(round(n * f))) for n in image.shape)
     zoom = [a / b for a, b in zip(small_shape, image.shape)]
     small_img = ndimage.zoom(image, zoom, order=1)
-    # Seeds: object wins where it survives, background elsewhere, by nearest neighbour per label.
+    # Seeds: every seed pixel marks the small pixel it falls in (object wins ties), so no seed is lost,
+    # however small (a one-click negative disk must still count after downsampling).
     small_seeds = np.zeros(small_img.shape, dtype=np.int8)
     for label in (BACKGROUND, OBJECT):
-        hit = ndimage.zoom((seeds == label).astype(np.float32), zoom, order=1) > 0.5
-        small_seeds[hit[: small_img.shape[0], : small_img.shape[1]]] = label
+        idx = np.rint(np.argwhere(seeds == label) * np.asarray(zoom)).astype(int)
+        idx = np.minimum(idx, np.asarray(small_img.shape) - 1)
+        small_seeds[idx[:, 0], idx[:, 1]] = label
     small_spacing = tuple(s / z for s, z in zip(spacing, zoom))
     small = np.asarray(method(small_img, small_seeds, small_spacing), dtype=np.float32)
     back = ndimage.zoom(small, [a / b for a, b in zip(image.shape, small.shape)], order=1) > 0.5

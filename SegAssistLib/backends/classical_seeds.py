@@ -42,6 +42,7 @@ class SeedOptions:
     correction_radius_mm: float = 3.0  # cap on the object seed of every positive click after the first
     reach: float = 2.0  # the ROI extends this many such distances from each positive click
     correction_reach_mm: float = 6.0  # ... but at most this far from a correction click
+    spread_reach: float = 1.5  # the ROI reaches this many times the farthest positive click's distance
 
 
 @dataclass
@@ -150,6 +151,13 @@ def build_seeds(
                 reach_hi = np.minimum(reach_hi, [rows[-1], cols[-1]])
             lo = np.minimum(lo, reach_lo)
             hi = np.maximum(hi, reach_hi)
+            if len(pos) > 1 and opt.spread_reach > 0:
+                # A positive correction far from the first click says the object is at least that big
+                # around it: a ROI border inside the object would seed background on the object itself.
+                far_mm = float(np.max(np.hypot(*((pos[1:] - pos[0]) * spacing).T)))
+                half = opt.spread_reach * far_mm / spacing
+                lo = np.minimum(lo, pos[0] - half)
+                hi = np.maximum(hi, pos[0] + half)
     if len(neg):  # negative clicks must be inside the ROI to count
         lo = np.minimum(lo, neg.min(axis=0))
         hi = np.maximum(hi, neg.max(axis=0))
@@ -200,6 +208,14 @@ def build_seeds(
         seeds[object_seed[roi]] = OBJECT
     elif prompt.mask is None:
         seeds[_disk(shape, object_points, click_r)] = OBJECT
+    if not (seeds == BACKGROUND).any():
+        # The ROI is the whole slice and every intensity was clicked as object (or the only negative click
+        # lies under an object seed): without a background seed a seeded method has nothing to compete
+        # with, so the image border is taken as background where it is not an object seed.
+        edge = np.zeros(shape, dtype=bool)
+        edge[[0, -1], :] = True
+        edge[:, [0, -1]] = True
+        seeds[edge & (seeds != OBJECT)] = BACKGROUND
     return SliceSeeds(roi=roi, seeds=seeds, object_points=object_points)
 
 
