@@ -11,12 +11,12 @@ then at the centre of the largest error) up to ``--clicks`` times. Reported per 
 * seconds per interaction (mean and max) on this machine, and the ratio to GrowCut.
 
 Every method gets the same seeds: the classical backend's seed builder turns the clicks into object and
-background seeds on the same region of interest, and only the seeded algorithm differs (random walker =
-ours; watershed and geodesic = the other candidates; ``slicer_growcut`` = Slicer's "Grow from seeds",
+background seeds on the same region of interest, and only the seeded algorithm differs (watershed =
+ours, the default; random walker and geodesic = the other candidates; ``slicer_growcut`` = Slicer's "Grow from seeds",
 ``vtkImageGrowCutSegment`` from slicer-core, run in the same process). ``--sam2-checkpoint`` adds the SAM 2
 backend through the same protocol.
 
-Run: ``python Testing/Benchmarks/bench_interactive.py [--clicks 10] [--methods random_walker,slicer_growcut]``
+Run: ``python Testing/Benchmarks/bench_interactive.py [--clicks 10] [--methods watershed,slicer_growcut] [--mni-3d]``
 """
 
 from __future__ import annotations

@@ -213,3 +213,48 @@ def test_propagate_without_prompts_is_refused(lung2):
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="random_walker"):
         ClassicalBackend("magic")
+
+
+# ---- a large, mixed-tissue object (MNI152 whole brain: grey + white matter + CSF) ------------------
+@pytest.fixture(scope="module")
+def mni_brain():
+    datasets = pytest.importorskip("nilearn.datasets")
+    from SegAssistLib.volume import Volume
+
+    t1 = datasets.load_mni152_template(resolution=1)
+    brain = datasets.load_mni152_brain_mask(resolution=1)
+    image = Volume(np.ascontiguousarray(np.asarray(t1.get_fdata(), np.float32).transpose(2, 1, 0)), t1.affine, {})
+    gt = np.ascontiguousarray(np.asarray(brain.get_fdata() > 0.5).transpose(2, 1, 0))
+    return image, gt
+
+
+@pytest.mark.parametrize("n", [70, 89])
+def test_corrections_reach_the_whole_brain_and_do_not_collapse(n, mni_brain):
+    """Positive corrections across the brain widen the ROI to the whole object; a later (negative)
+    correction must not wipe the mask out (a whole-slice ROI is downsampled: no seed may be lost)."""
+    image, gt = mni_brain
+    view = PlaneView(image, "axial")
+    gt2d = np.asarray(view.slice(n, gt), bool)
+    run = su.simulate_clicks(ClassicalBackend().open_session(view), n, gt2d, max_clicks=5)
+    assert run.dice_at(5) >= 0.9
+    best = 0.0
+    for d in run.dices:  # once good, a correction never destroys the mask
+        assert d >= best - 0.1
+        best = max(best, d)
+
+
+def test_downsampled_solve_keeps_a_one_pixel_seed(lung2):
+    """A whole-slice ROI is solved at reduced resolution; a tiny background seed must still count."""
+    from SegAssistLib.backends.classical import MAX_SOLVE_PIXELS, _solve_limited
+    from SegAssistLib.backends.classical_methods import BACKGROUND, OBJECT, watershed
+
+    view, _, n, gt2d = _case(lung2)
+    image = np.asarray(view.slice(n), np.float32)
+    assert image.size > MAX_SOLVE_PIXELS
+    seeds = np.zeros(image.shape, np.int8)
+    r, c = su.first_click(gt2d)
+    seeds[r - 2:r + 3, c - 2:c + 3] = OBJECT
+    seeds[0, 0] = BACKGROUND  # the only background seed: one pixel in a corner
+    mask = _solve_limited(watershed, image, seeds, view.pixel_spacing, MAX_SOLVE_PIXELS)
+    assert mask.sum() > 25  # grew beyond its own seed: the method saw both labels
+    assert not mask[0, 0]
