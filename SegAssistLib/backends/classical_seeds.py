@@ -6,10 +6,14 @@ gives a single positive click. This module fills the gap the way a person would:
 * the region of interest (ROI) is the box plus a margin when a box is given; otherwise the extent of the
   pixels connected to the clicks that look like the clicked tissue (intensity within a few standard
   deviations of the clicked neighbourhood), plus a margin, so a small lesion gets a small ROI and a whole
-  brain a large one. Working on the ROI rather than the whole slice keeps an interaction fast;
+  brain a large one. Working on the ROI rather than the whole slice keeps an interaction fast. Positive
+  corrections far from the first click widen it (``spread_reach``): they show the object is larger than
+  the first click's tissue suggested (a whole brain clicked in a ventricle), and a ROI border inside the
+  object would put background seeds on the object;
 * object seeds are small disks at the positive clicks (or the box centre when there are none);
 * background seeds are disks at the negative clicks, the ROI's border, the ring between the box and the
-  ROI border, and pixels whose intensity is far from the clicked tissue's.
+  ROI border, and pixels whose intensity is far from the clicked tissue's; when none of these exists (a
+  whole-slice ROI where every intensity was clicked as object) the image border is background.
 
 Seed images use :data:`classical_methods.OBJECT` / ``BACKGROUND`` / ``UNKNOWN`` so the same seeds can be
 handed to any method, including Slicer's GrowCut in the benchmark.
