@@ -3,19 +3,24 @@
 Each keyframe mask becomes a signed distance map (negative inside, in millimetres, computed with the
 in-plane pixel spacing so anisotropic pixels are handled), and a slice a fraction ``w`` of the way from the
 first keyframe to the second is ``(1 - w) * D_first + w * D_second < 0`` (Raya & Udupa's shape-based
-interpolation). Two refinements make it robust where plain blending fails:
+interpolation). These refinements make it robust where plain blending fails:
 
 * regions are blended group by group (:func:`~SegAssistLib.interpolation.correspondence.match_regions`), so
   splits, merges, and regions that begin or end between keyframes do not bleed into each other; a region
-  with no partner (it begins or ends between the keyframes) shrinks about its innermost point to nothing
-  at the other keyframe, as a rounded end (:func:`_shrink`);
+  with no partner (it begins or ends between the keyframes) shrinks about its centroid to nothing at the
+  other keyframe, as a rounded end (:func:`_shrink`);
+* a group of one region on each side that share less than half of the smaller one (:data:`AMBIGUOUS_OVERLAP`)
+  may be one region that moved and changed shape, or one region ending while another begins; the filled slice is the
+  union of both readings (the blend, plus each side's rounded end), instead of betting on one;
 * with ``align=True`` the two sides of a group are first brought onto each other by the shift between their
   centroids, blended, and moved a fraction ``w`` of that shift, so a region that drifts sideways between
   slices (a tilted structure, a lesion crossing the slices obliquely) keeps its size instead of thinning to
   the overlap of its two ends;
-* with ``area_limit_mm`` the level set of each filled slice is moved slightly so its area follows a
-  monotone cubic through the keyframes' areas (blending loses area between differing shapes, and rounded
-  structures bulge between keyframes).
+* with ``area_limit_mm`` the level set of each track (one 3D object, followed through the keyframes by
+  :func:`~SegAssistLib.interpolation.correspondence.region_tracks`) is moved slightly so its area follows a
+  monotone cubic through that track's own keyframe areas (blending loses area between differing shapes, and
+  rounded structures bulge between keyframes); a per-slice profile would let one object that ends pull
+  down or swell another.
 
 Work is done on a crop around the two keyframes' union, so cost scales with the structure, not the slice.
 """
@@ -33,6 +38,9 @@ from SegAssistLib.interpolation.correspondence import RegionGroup, label_regions
 _MARGIN = 2
 #: Exponent of the scale profile of a region that ends between keyframes: sqrt gives a rounded end.
 _END_EXPONENT = 0.5
+#: Two overlapping regions whose overlap is less than this fraction of the smaller one are ambiguous: one
+#: region that moved, or one ending while another begins (see the module docstring).
+AMBIGUOUS_OVERLAP = 0.5
 
 
 def signed_distance(mask: np.ndarray, pixel_spacing: tuple[float, float]) -> np.ndarray:
@@ -67,41 +75,58 @@ class _GroupBlend:
         self.empty_second = not group.second.any()
         (mask1, dist1), (mask2, dist2) = whole
         self.d_first = self.d_second = None
+        self.c_first = self.c_second = None
         if not self.empty_first:
             self.d_first = dist1 if np.array_equal(group.first, mask1) else signed_distance(group.first, pixel_spacing)
+            self.c_first = np.array(ndimage.center_of_mass(group.first))
         if not self.empty_second:
             self.d_second = dist2 if np.array_equal(group.second, mask2) else signed_distance(group.second, pixel_spacing)
+            self.c_second = np.array(ndimage.center_of_mass(group.second))
+        paired = not (self.empty_first or self.empty_second)
+        # Only a one-to-one pair is ambiguous: a split or merge is already a statement about how regions go on.
+        one_to_one = len(group.ids_first) == 1 and len(group.ids_second) == 1
+        self.ambiguous = paired and one_to_one and bool(
+            np.count_nonzero(group.first & group.second)
+            < AMBIGUOUS_OVERLAP * min(np.count_nonzero(group.first), np.count_nonzero(group.second))
+        )
         self.shift = np.zeros(2)
-        if align and not (self.empty_first or self.empty_second):
-            shift = np.subtract(ndimage.center_of_mass(group.second), ndimage.center_of_mass(group.first))
+        if align and paired:
+            shift = self.c_second - self.c_first
             if np.abs(shift).max() >= 0.5:
                 self.shift = shift
 
     def at(self, w: float) -> np.ndarray:
+        """Blended signed distance at fraction ``w`` (0 = first keyframe, 1 = second)."""
         if self.empty_first:
-            return _shrink(self.d_second, 1.0 - w)
+            return _shrink(self.d_second, 1.0 - w, self.c_second)
         if self.empty_second:
-            return _shrink(self.d_first, w)
+            return _shrink(self.d_first, w, self.c_first)
         d1, d2 = self.d_first, self.d_second
         if self.shift.any():
             d1 = ndimage.shift(d1, w * self.shift, order=1, mode="nearest")
             d2 = ndimage.shift(d2, -(1.0 - w) * self.shift, order=1, mode="nearest")
         return (1.0 - w) * d1 + w * d2
 
+    def ends(self, w: float) -> np.ndarray | None:
+        """For an ambiguous pair, the union of both sides ending as rounded caps at fraction ``w``; else None."""
+        if not self.ambiguous:
+            return None
+        return np.minimum(_shrink(self.d_first, w, self.c_first), _shrink(self.d_second, 1.0 - w, self.c_second))
 
-def _shrink(distance: np.ndarray, f: float) -> np.ndarray:
+
+def _shrink(distance: np.ndarray, f: float, centre: np.ndarray) -> np.ndarray:
     """Signed distance of a region without partner, a fraction ``f`` of the way towards where it ends.
 
-    The region is scaled about its innermost point by ``sqrt(1 - f)``: a rounded end that closes at the
-    other keyframe, keeping its outline (an erosion would first delete its thin parts). Area falls
-    linearly to zero, half of it left midway.
+    The region is scaled about its centroid ``centre`` (row, col pixels) by ``sqrt(1 - f)``: a rounded end
+    that closes at the other keyframe, keeping its outline (an erosion would first delete its thin parts),
+    and whose position stays where the region was drawn. Area falls linearly to zero, half of it left
+    midway.
     """
     scale = float(max(0.0, 1.0 - f) ** _END_EXPONENT)
     if scale < 1e-3:
         return np.full(distance.shape, np.float32(np.finfo(np.float32).max))
     if scale == 1.0:
         return distance
-    centre = np.array(np.unravel_index(int(np.argmin(distance)), distance.shape), dtype=float)
     # Output pixel x samples the original at centre + (x - centre) / scale; distances scale with the shape.
     sampled = ndimage.affine_transform(
         distance, np.full(2, 1.0 / scale), offset=centre - centre / scale, order=1, mode="nearest"
@@ -214,5 +239,9 @@ def interpolate_between(
                 part = np.asarray(part[1:-1, 1:-1], dtype=np.float32)
                 if t in corrected:
                     part = part - np.float32(_area_offset(part, profiles[t](n), area_limit_mm))
+                for g in members:  # ambiguous pairs: also the reading "one region ends, another begins"
+                    ends = blends[g].ends(w)
+                    if ends is not None:
+                        part = np.minimum(part, np.asarray(ends[1:-1, 1:-1], dtype=np.float32))
                 score = part if score is None else np.minimum(score, part)
             yield n, box, score
