@@ -7,11 +7,16 @@ see the input and output paths). Dask was chosen over Ray because cases are inde
 short: Dask's futures need no actors, its workers restart through their nanny, and a task on a killed worker
 is sent to another one (``retries=1`` also re-runs a task that raised in the worker itself).
 
-Ray (actors that keep a model loaded) was measured against Dask on the same real cases by
-``Testing/Benchmarks/bench_batch.py`` (numbers in docs/ARCHITECTURE.md) and not adopted: see there.
+Ray (actors that keep a model loaded) was measured against Dask by ``Testing/Benchmarks/bench_batch.py`` on
+the same real cases (lung2, 2 CPUs) and not adopted: start-up to 2 ready workers 4.5-5.7 s for Ray vs
+1.0-1.8 s for Dask (0.1-0.2 s for the local pool); per-task overhead 0.6-0.9 ms vs 2-3 ms, irrelevant
+beside cases of 0.3-3 s; Ray's throughput on 9 lung2 cases was no better than Dask's (0.7-1.1 vs 1.2-1.4
+cases/s, cluster start included) and it is an 80 MB wheel with its own dependencies. A model kept loaded
+per worker needs no actor: a module-level cache in a Dask worker process does the same.
 
-Every worker caps its native thread pools at ``threads_per_worker`` (default 1, see
-:mod:`SegAssistLib.batch.threads`) before its first case, so N workers use N cores.
+Every worker caps its native thread pools at ``threads_per_worker`` before its first case (see
+:mod:`SegAssistLib.batch.threads`): by default the usable CPUs divided among the local workers (one each
+when there are as many workers as CPUs), 1 on a Dask cluster (Dask's own rule: one thread per core).
 
 Finished cases (see :mod:`SegAssistLib.batch.runner`) are skipped before anything is sent to a worker.
 """
@@ -45,6 +50,19 @@ def default_workers() -> int:
 
 def _failed(case: CaseSpec, error: str) -> CaseResult:
     return CaseResult(case.case, case.operation, FAILED, 0.0, 0, error)
+
+
+def worker_threads(threads_per_worker: int | str | None, workers: int, cluster: bool) -> int | None:
+    """The thread cap each worker applies: ``"auto"`` gives CPUs // workers locally and 1 on a cluster;
+    ``None`` or 0 leaves the libraries' own default; a number is used as it is."""
+    if threads_per_worker == "auto":
+        return 1 if cluster else max(1, default_workers() // max(1, workers))
+    if threads_per_worker is None or threads_per_worker == 0:
+        return None
+    if isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 0:
+        raise SegAssistError(f"threads_per_worker must be 'auto', a whole number of at least 1, or None/0 for "
+                             f"the libraries' own default, not {threads_per_worker!r}.")
+    return threads_per_worker
 
 
 def run_case_in_worker(case: CaseSpec, force: bool = False, threads: int | None = 1) -> CaseResult:
@@ -127,7 +145,7 @@ def run_batch(
     base_dir: str | os.PathLike = ".",
     progress: Progress | None = None,
     force: bool = False,
-    threads_per_worker: int | None = 1,
+    threads_per_worker: int | str | None = "auto",
 ) -> BatchSummary:
     """Run manifest rows and return the summary; one case's failure never stops the others.
 
@@ -137,15 +155,13 @@ def run_batch(
     address (``"tcp://host:8786"``), a ``distributed.Client`` or a cluster object, on its workers.
     ``progress(result)`` is called as each case finishes (skipped ones first). ``force`` re-runs finished
     cases. ``threads_per_worker`` caps the native thread pools (BLAS, OpenMP, SimpleITK/ITK, torch) of
-    every worker (default 1: one worker per CPU keeps every CPU busy; ``None`` leaves the libraries'
-    own defaults, one thread per CPU in each worker).
+    every worker: ``"auto"`` (default) shares the usable CPUs among the local workers (1 thread each
+    when there is one worker per CPU) and gives 1 on a Dask cluster; ``None`` or 0 leaves the libraries'
+    own defaults (each pool one thread per CPU, in every worker); a number caps every worker at it.
     """
     cases = cases_from_rows(rows, base_dir, output_dir)
     if workers is not None and workers < 1:
         raise SegAssistError(f"workers must be at least 1, not {workers}.")
-    if threads_per_worker is not None and threads_per_worker < 0:
-        raise SegAssistError(f"threads_per_worker must be at least 1 (or None/0 for the libraries' default), "
-                             f"not {threads_per_worker}.")
     start = time.perf_counter()
     results: dict[str, CaseResult] = {}
 
@@ -162,12 +178,13 @@ def run_batch(
         else:
             todo.append(c)
     info: dict[str, Any] = {"workers": workers or default_workers()}
+    threads = worker_threads(threads_per_worker, info["workers"], address is not None)
     engine = "local processes" if address is None else f"dask {address if isinstance(address, str) else 'cluster'}"
     if todo:
         if address is None:
-            stream = _run_local(todo, info["workers"], force, threads_per_worker)
+            stream = _run_local(todo, info["workers"], force, threads)
         else:
-            stream = _run_dask(todo, address, force, threads_per_worker, info)
+            stream = _run_dask(todo, address, force, threads, info)
         for r in stream:
             record(r)
     ordered = [results[c.case] for c in cases]

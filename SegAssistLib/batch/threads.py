@@ -2,9 +2,12 @@
 
 A worker process loads numpy/scipy (OpenBLAS), SimpleITK and ITK (their own ITK thread pools), OpenMP (via
 torch) and possibly torch itself, and each sizes its pool to every CPU of the machine. With one worker per
-CPU that means ``workers x CPUs`` threads competing for the CPUs. ``Testing/Benchmarks/bench_batch.py
---threads`` measured what these pools bring on real cases (see docs/ARCHITECTURE.md); the batch engines call
-:func:`limit_worker_threads` once in every worker before its first case (``threads_per_worker``, default 1).
+CPU that means ``workers x CPUs`` threads competing for the CPUs. ``Testing/Benchmarks/bench_batch.py``
+measured it on lung2 (2 CPUs): the classical segment / interpolate / convert cases barely use a second
+thread (CPU/wall 0.7-1.4 in one process, same wall time capped or not), so the cap costs them nothing, and
+it keeps torch (SAM 2), which sizes its intra-op pool to every CPU, from oversubscribing N workers. The batch
+engines call :func:`limit_worker_threads` once in every worker before its first case, with
+``threads_per_worker`` (default ``"auto"``: CPUs // local workers, 1 on a Dask cluster).
 
 Dask's nanny already sets ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS``/``MKL_NUM_THREADS`` = 1 for the
 workers it starts, but not SimpleITK's or ITK's pools; a process pool sets nothing: this module does both.

@@ -13,15 +13,28 @@ import sys
 from pathlib import Path
 
 
+def _threads(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected auto or a whole number >= 0, not {text!r}")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("batch", help="run a manifest of cases (segment / interpolate / convert) in parallel",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("manifest", help="CSV or JSON manifest: case, operation, volume, prompts | keyframes | "
                    "segmentation, output [, backend, plane, method]")
     p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: one per CPU)")
-    p.add_argument("--threads-per-worker", type=int, default=1, metavar="T",
-                   help="threads each worker's native libraries (BLAS, OpenMP, SimpleITK/ITK, torch) may use "
-                   "(default 1; 0 = the libraries' own default, one per CPU)")
+    p.add_argument("--threads-per-worker", type=_threads, default="auto", metavar="T",
+                   help="threads each worker's native libraries (BLAS, OpenMP, SimpleITK/ITK, torch) may use: "
+                   "auto (default: CPUs / workers here, 1 on a Dask cluster), a number, or 0 for the "
+                   "libraries' own default (one per CPU in every worker)")
     p.add_argument("--address", metavar="tcp://HOST:8786",
                    help="Dask scheduler to run on (needs segassist[batch]); default: local processes")
     p.add_argument("--output-dir", metavar="DIR", help="folder for relative outputs (default: the manifest's)")
@@ -47,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         summary = run_batch(cases, workers=args.workers, address=args.address, progress=progress, force=args.force,
-                            threads_per_worker=args.threads_per_worker or None)
+                            threads_per_worker=args.threads_per_worker)
     finally:
         bar.close()
     print(summary.table())

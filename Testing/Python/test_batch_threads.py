@@ -11,7 +11,8 @@ import pytest
 
 from batch_cases import make_case_rows
 
-from SegAssistLib.batch import DONE, run_batch
+from SegAssistLib.batch import DONE, default_workers, run_batch
+from SegAssistLib.batch.executor import worker_threads
 from SegAssistLib.batch.threads import THREAD_ENV, limit_worker_threads, thread_report
 from SegAssistLib.errors import SegAssistError
 from SegAssistLib.io.segmentations import read_segmentation
@@ -61,11 +62,37 @@ def test_capped_and_uncapped_batches_write_identical_segmentations(pyradiomics_d
     assert header.endswith(",cpu_seconds") and float(first.rsplit(",", 1)[1]) == one.results[0].cpu_seconds
 
 
-def test_bad_threads_per_worker_is_refused_before_anything_runs(pyradiomics_dir, tmp_path):
+def test_auto_threads_share_the_cpus_among_local_workers():
+    cpus = default_workers()
+    assert worker_threads("auto", cpus, cluster=False) == 1  # one worker per CPU: one thread each
+    assert worker_threads("auto", 1, cluster=False) == cpus  # a lone worker may use every CPU
+    assert worker_threads("auto", 2 * cpus, cluster=False) == 1
+    assert worker_threads("auto", 1, cluster=True) == 1  # Dask's rule: one thread per core
+    assert worker_threads(0, 1, cluster=False) is None and worker_threads(None, 4, cluster=True) is None
+    assert worker_threads(3, 1, cluster=False) == 3
+
+
+@pytest.mark.parametrize("bad", [-2, "many", 1.5, True])
+def test_bad_threads_per_worker_is_refused_before_anything_runs(pyradiomics_dir, tmp_path, bad):
     rows = make_case_rows(pyradiomics_dir, tmp_path, "breast1", ops=("convert",))
-    with pytest.raises(SegAssistError, match="threads_per_worker must be at least 1"):
-        run_batch(rows, workers=1, output_dir=tmp_path / "out", threads_per_worker=-2)
+    with pytest.raises(SegAssistError, match="threads_per_worker must be 'auto', a whole number"):
+        run_batch(rows, workers=1, output_dir=tmp_path / "out", threads_per_worker=bad)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_threads_per_worker_option(pyradiomics_dir, tmp_path, capsys):
+    import json
+
+    from SegAssistLib.cli.main import main
+
+    manifest = tmp_path / "m.json"
+    manifest.write_text(json.dumps(make_case_rows(pyradiomics_dir, tmp_path, "breast1", ops=("convert",))))
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", str(manifest), "--threads-per-worker", "lots"])
+    assert exc.value.code == 2 and "expected auto or a whole number" in capsys.readouterr().err
+    assert main(["batch", str(manifest), "--threads-per-worker", "1", "--workers", "1", "--no-progress",
+                 "--output-dir", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "breast1_label.seg.nrrd").is_file() and "1 done" in capsys.readouterr().out
 
 
 def test_dask_workers_are_capped_by_the_batch(pyradiomics_dir, tmp_path):
