@@ -6,8 +6,20 @@ atomic outputs and done markers, :mod:`.executor` for local processes and Dask d
 """
 
 from SegAssistLib.batch.executor import default_workers, run_batch
-from SegAssistLib.batch.manifest import CaseSpec, ManifestError, cases_from_rows, read_manifest
-from SegAssistLib.batch.runner import DONE, FAILED, SKIPPED, CaseResult, marker_path, run_case
+from SegAssistLib.batch.manifest import (
+    CaseSpec,
+    ManifestError,
+    cases_from_rows,
+    read_manifest,
+)
+from SegAssistLib.batch.runner import (
+    DONE,
+    FAILED,
+    SKIPPED,
+    CaseResult,
+    marker_path,
+    run_case,
+)
 from SegAssistLib.batch.summary import BatchSummary
 
 __all__ = [

@@ -27,9 +27,10 @@ import multiprocessing
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 from SegAssistLib.batch.manifest import CaseSpec, cases_from_rows
 from SegAssistLib.batch.runner import FAILED, CaseResult, finished_result, run_case

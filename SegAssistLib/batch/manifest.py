@@ -26,9 +26,10 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from SegAssistLib.errors import SegAssistError
 
@@ -126,7 +127,7 @@ def case_from_row(row: Mapping[str, Any], base_dir: Path, output_dir: Path, wher
         segmentation_format(v["output"])
     except SegAssistError as exc:
         raise ManifestError(f"{where}: output {exc}") from None
-    res = lambda p: _resolve(p, base_dir) if p else None  # noqa: E731
+    res = lambda p: _resolve(p, base_dir) if p else None
     return CaseSpec(
         case=case,
         operation=op,

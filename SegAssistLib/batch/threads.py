@@ -57,8 +57,8 @@ def limit_worker_threads(threads: int | None) -> None:
 
 def thread_report() -> dict[str, int]:
     """Threads each native pool of this process would use now (for benchmarks and tests)."""
-    from threadpoolctl import threadpool_info
     import SimpleITK as sitk
+    from threadpoolctl import threadpool_info
 
     report = {f"{p['internal_api']}:{os.path.basename(p['filepath'])}": int(p["num_threads"])
               for p in threadpool_info()}

@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-
 from batch_cases import corrupt_row, make_case_rows
 
 from SegAssistLib.batch import DONE, cases_from_rows, marker_path, run_batch, run_case

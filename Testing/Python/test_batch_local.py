@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from batch_cases import corrupt_row, inside_point_kji, make_case_rows
 
 from SegAssistLib.batch import (
@@ -43,7 +41,8 @@ def batch_run(pyradiomics_dir, tmp_path_factory):
 
 
 def _voxels_by_slicerio(path: str) -> int:
-    from slicerio.segmentation import read_segmentation as peer_read, segment_mask
+    from slicerio.segmentation import read_segmentation as peer_read
+    from slicerio.segmentation import segment_mask
 
     peer = peer_read(path)
     union = None

@@ -8,7 +8,6 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
-
 from batch_cases import make_case_rows
 
 from SegAssistLib.batch import DONE, default_workers, run_batch
