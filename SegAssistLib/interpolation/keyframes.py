@@ -25,8 +25,8 @@ class InterpolationError(SegAssistError):
 
 #: Interpolation methods: name -> one-line description. "sdf" is the default (best in the benchmark).
 METHODS = {
-    "sdf": "shape-based (signed distances in mm) with region correspondence, centroid alignment and a "
-    "smooth area profile",
+    "sdf": "shape-based (signed distances in mm) with region correspondence, centroid alignment, a smooth "
+    "area profile per object and both readings of ambiguous pairs",
     "sdf-basic": "plain shape-based interpolation with region correspondence (no alignment, no area profile)",
     "itk-mci": "ITK's MorphologicalContourInterpolator (Slicer's Fill between slices; needs "
     "itk-morphologicalcontourinterpolation)",
