@@ -92,9 +92,11 @@ def _resolve_plane(mask: np.ndarray, geometry: Volume, plane: str) -> str | None
         raise InterpolationError(f"{exc} (or 'auto')") from None
 
 
-def _resolve_keyframes(mask: np.ndarray, view: PlaneView, keyframes: Iterable[int] | None) -> list[int]:
+def _resolve_keyframes(
+    mask: np.ndarray, view: PlaneView, keyframes: Iterable[int] | None, occupied: np.ndarray | None = None
+) -> list[int]:
     if keyframes is None:
-        return occupied_slices(mask, view).tolist()
+        return (occupied_slices(mask, view) if occupied is None else occupied).tolist()
     keys = sorted({int(k) for k in keyframes})
     bad = [k for k in keys if not 0 <= k < view.n_slices]
     if bad:
@@ -136,6 +138,17 @@ def _fill(mask: np.ndarray, view: PlaneView, keys: Sequence[int], method: str) -
     return _shape_based_fill(mask, view, keys, refined=(method == "sdf"))
 
 
+def _copy_occupied(mask: np.ndarray, view: PlaneView, occupied: np.ndarray) -> np.ndarray:
+    """A copy of ``mask`` that only touches its occupied run of ``view`` slices: the rest of a fresh zeroed
+    array is never written (a whole-volume copy dominated the time of small masks in large volumes)."""
+    out = np.zeros(mask.shape, dtype=bool)
+    if occupied.size:
+        index = [slice(None)] * 3
+        index[2 - view.normal_ijk] = slice(int(occupied[0]), int(occupied[-1]) + 1)
+        out[tuple(index)] = mask[tuple(index)]
+    return out
+
+
 def interpolate_keyframes(
     mask: np.ndarray,
     geometry: Volume,
@@ -154,16 +167,17 @@ def interpolate_keyframes(
     _check_method(method)
     _check_geometry(mask, geometry)
     mask = np.asarray(mask, dtype=bool)
-    out = mask.copy()
     resolved = _resolve_plane(mask, geometry, plane)
     if resolved is None:
         if keyframes is not None:
             raise InterpolationError("Explicit keyframes need an explicit plane (axial, coronal or sagittal).")
-        return out
+        return mask.copy()
     view = PlaneView(geometry, resolved)
-    keys = _resolve_keyframes(mask, view, keyframes)
+    occupied = occupied_slices(mask, view)
+    keys = _resolve_keyframes(mask, view, keyframes, occupied)
     if len(keys) < 2:
-        return out
+        return mask.copy()
+    out = _copy_occupied(mask, view, occupied)
     keyset = set(keys)
     for n in range(keys[0] + 1, keys[-1]):
         if n not in keyset:
