@@ -6,7 +6,7 @@ masks, and the Hausdorff distance takes the (i, j, k) voxel spacing so it is in 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

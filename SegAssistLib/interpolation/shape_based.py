@@ -27,12 +27,17 @@ Work is done on a crop around the two keyframes' union, so cost scales with the 
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from scipy import ndimage
 
-from SegAssistLib.interpolation.correspondence import RegionGroup, label_regions, match_regions, region_tracks
+from SegAssistLib.interpolation.correspondence import (
+    RegionGroup,
+    label_regions,
+    match_regions,
+    region_tracks,
+)
 
 #: Pixels of background kept around the keyframes' union when cropping (room for the distance maps).
 _MARGIN = 2
@@ -180,7 +185,7 @@ def _track_profiles(keys: Sequence[int], labelled: Sequence[tuple[np.ndarray, in
 
 def _area_offset(score: np.ndarray, target: float, limit: float) -> float:
     """The level (mm, within +-``limit``) at which ``score < level`` covers ``target`` pixels."""
-    count = int(round(target))
+    count = round(target)
     flat = score.ravel()
     if count <= 0 or count >= flat.size:
         return 0.0
