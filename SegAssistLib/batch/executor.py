@@ -8,11 +8,12 @@ short: Dask's futures need no actors, its workers restart through their nanny, a
 is sent to another one (``retries=1`` also re-runs a task that raised in the worker itself).
 
 Ray (actors that keep a model loaded) was measured against Dask by ``Testing/Benchmarks/bench_batch.py`` on
-the same real cases (lung2, 2 CPUs) and not adopted: start-up to 2 ready workers 4.5-5.7 s for Ray vs
-1.0-1.8 s for Dask (0.1-0.2 s for the local pool); per-task overhead 0.6-0.9 ms vs 2-3 ms, irrelevant
-beside cases of 0.3-3 s; Ray's throughput on 9 lung2 cases was no better than Dask's (0.7-1.1 vs 1.2-1.4
-cases/s, cluster start included) and it is an 80 MB wheel with its own dependencies. A model kept loaded
-per worker needs no actor: a module-level cache in a Dask worker process does the same.
+the same real cases (lung2, 2 CPUs shared with other work) and not adopted: start-up to 2 ready workers
+4.4-5.7 s for Ray vs 0.8-1.8 s for Dask (0.1-0.2 s for the local pool); per-task overhead 0.6-1.1 ms vs
+2-3 ms, irrelevant beside cases of 0.3-3 s; with start-up set apart, throughput on 12 lung2 cases with 2
+workers was the same (Ray 1.8-1.9, Dask 1.7-2.0 cases/s); and Ray is an 80 MB wheel with its own
+dependencies. A model kept loaded per worker needs no actor: a module-level cache in a Dask worker process
+does the same.
 
 Every worker caps its native thread pools at ``threads_per_worker`` before its first case (see
 :mod:`SegAssistLib.batch.threads`): by default the usable CPUs divided among the local workers (one each
