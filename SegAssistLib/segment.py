@@ -8,9 +8,8 @@ volume's grid with one segment per name.
 from __future__ import annotations
 
 import colorsys
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable
 
-import numpy as np
 
 from SegAssistLib.backends.base import Backend
 from SegAssistLib.engine import EngineResult, SegmentationEngine
@@ -66,16 +65,3 @@ def segment_from_prompts(
     finally:
         engine.close()
     return seg, results
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice coefficient of two masks (1.0 when both are empty)."""
-    a, b = np.asarray(a, bool), np.asarray(b, bool)
-    denom = a.sum() + b.sum()
-    return 1.0 if denom == 0 else float(2.0 * (a & b).sum() / denom)
-
-
-def plane_names() -> Sequence[str]:
-    from SegAssistLib.planes import PLANES
-
-    return PLANES

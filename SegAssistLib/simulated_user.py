@@ -23,16 +23,9 @@ import numpy as np
 from scipy import ndimage
 
 from SegAssistLib.errors import PromptError
+from SegAssistLib.metrics import dice
 from SegAssistLib.planes import PlaneView
 from SegAssistLib.prompts import SlicePrompt
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice overlap of two bool masks (1.0 when both are empty)."""
-    a = np.asarray(a, bool)
-    b = np.asarray(b, bool)
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
 
 def _centre(region: np.ndarray) -> tuple[int, int]:

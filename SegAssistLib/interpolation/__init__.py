@@ -2,7 +2,7 @@
 
 ``interpolate_keyframes`` handles one bool mask, ``interpolate_labelmap`` a labelmap with segments 1..N kept
 disjoint. See :mod:`~SegAssistLib.interpolation.keyframes` for the rules, :mod:`.shape_based` and
-:mod:`.correspondence` for the algorithm and :mod:`.evaluation` for the scores the benchmark reports.
+:mod:`.correspondence` for the algorithm; scores live in :mod:`SegAssistLib.metrics`.
 """
 
 from SegAssistLib.interpolation.keyframes import (

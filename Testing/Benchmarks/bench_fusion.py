@@ -28,7 +28,7 @@ def keyframes(view, mask, step):
 def main() -> int:
     from SegAssistLib.engine import SegmentationEngine
     from SegAssistLib.io.volumes import read_volume
-    from SegAssistLib.segment import dice
+    from SegAssistLib.metrics import dice
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="classical")

@@ -29,7 +29,7 @@ from SegAssistLib.interpolation import (
     interpolate_keyframes,
     occupied_slices,
 )
-from SegAssistLib.interpolation.evaluation import dice, hausdorff95
+from SegAssistLib.metrics import dice, hausdorff95
 from SegAssistLib.interpolation.itk_mci import morphological_contour_interpolation
 from SegAssistLib.io.volumes import read_volume
 from SegAssistLib.planes import PlaneView

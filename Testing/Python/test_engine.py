@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from SegAssistLib.engine import Cancelled, SegmentationEngine
 from SegAssistLib.errors import PromptError
-from SegAssistLib.segment import dice
+from SegAssistLib.metrics import dice
 
 
 def occupied(view, mask):

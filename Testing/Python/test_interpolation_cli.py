@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from SegAssistLib.cli.main import main
-from SegAssistLib.interpolation.evaluation import dice
+from SegAssistLib.metrics import dice
 from SegAssistLib.io.volumes import read_volume, write_volume
 
 

@@ -20,7 +20,7 @@ from SegAssistLib.interpolation import (
     interpolate_labelmap,
     occupied_slices,
 )
-from SegAssistLib.interpolation.evaluation import dice, hausdorff95
+from SegAssistLib.metrics import dice, hausdorff95
 from SegAssistLib.planes import PlaneView
 from SegAssistLib.volume import Volume
 

@@ -22,7 +22,7 @@ from SegAssistLib.interpolation.correspondence import (
     match_regions,
     region_tracks,
 )
-from SegAssistLib.interpolation.evaluation import dice
+from SegAssistLib.metrics import dice
 from SegAssistLib.planes import PlaneView
 
 

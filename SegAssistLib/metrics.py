@@ -1,7 +1,7 @@
-"""Scores for comparing an interpolated mask with the truth: Dice and the 95 % Hausdorff distance in mm.
+"""Scores for comparing a mask with the truth: Dice and the 95 % Hausdorff distance in mm.
 
-Used by the interpolation tests and ``Testing/Benchmarks/bench_interpolation.py``; both take (k, j, i) bool
-masks, and the Hausdorff distance takes the (i, j, k) voxel spacing so it is in millimetres.
+Used by the simulated user, the engine and interpolation tests, and the benchmarks; both take (k, j, i) bool
+masks (any shape for Dice), and the Hausdorff distance takes the (i, j, k) voxel spacing so it is in mm.
 """
 
 from __future__ import annotations
