@@ -84,6 +84,21 @@ def keyframes(view: PlaneView, gt3d: np.ndarray, every: int) -> list[int]:
     return chosen
 
 
+def sparse_keyframes(view: PlaneView, gt3d: np.ndarray, every: int) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """What a user who drew every ``every``-th slice leaves: (mask with only the :func:`keyframes` drawn,
+    the keyframes, mask of the hidden slices between the first and last keyframe). Used to score
+    interpolation and the engine against the hidden truth."""
+    keys = keyframes(view, gt3d, every)
+    sparse = np.zeros_like(gt3d)
+    hidden = np.zeros_like(gt3d)
+    for n in range(keys[0], keys[-1] + 1):
+        if n in keys:
+            view.slice(n, sparse)[...] = view.slice(n, gt3d)
+        else:
+            view.slice(n, hidden)[...] = True
+    return sparse, keys, hidden
+
+
 def largest_slice(view: PlaneView, gt3d: np.ndarray) -> int:
     """The slice of ``view`` where the object is largest (where a person starts)."""
     areas = [int(view.slice(n, gt3d).sum()) for n in range(view.n_slices)]

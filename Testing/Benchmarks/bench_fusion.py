@@ -20,15 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data" / "pyradiomics"
 
 
-def keyframes(view, mask, step):
-    occ = [n for n in range(view.n_slices) if view.slice(n, mask).any()]
-    return sorted(set(occ[::step] + [occ[-1]]))
-
-
 def main() -> int:
     from SegAssistLib.engine import SegmentationEngine
     from SegAssistLib.io.volumes import read_volume
     from SegAssistLib.metrics import dice
+    from SegAssistLib.simulated_user import keyframes
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="classical")

@@ -27,12 +27,12 @@ import numpy as np
 from SegAssistLib.interpolation import (
     DEFAULT_METHOD,
     interpolate_keyframes,
-    occupied_slices,
 )
 from SegAssistLib.metrics import dice, hausdorff95
 from SegAssistLib.interpolation.itk_mci import morphological_contour_interpolation
 from SegAssistLib.io.volumes import read_volume
 from SegAssistLib.planes import PlaneView
+from SegAssistLib.simulated_user import sparse_keyframes
 from SegAssistLib.volume import Volume
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,16 +84,8 @@ def main() -> int:
     rows = []
     for name, geometry, mask, plane in cases(args.data):
         view = PlaneView(geometry, plane)
-        occ = occupied_slices(mask, view)
         for k in args.steps:
-            keys = sorted(set(occ[::k].tolist()) | {int(occ[-1])})
-            sparse = np.zeros_like(mask)
-            hidden = np.zeros_like(mask)
-            for n in range(keys[0], keys[-1] + 1):
-                if n in keys:
-                    view.slice(n, sparse)[...] = view.slice(n, mask)
-                else:
-                    view.slice(n, hidden)[...] = True
+            sparse, keys, hidden = sparse_keyframes(view, mask, k)
             ours, t_ours = timed(lambda: interpolate_keyframes(sparse, geometry, plane, method=DEFAULT_METHOD),
                                  args.repeat)
             # ITK in this process (not the library's forked child) so only the filter is timed.

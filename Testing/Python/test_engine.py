@@ -10,6 +10,7 @@ from scipy import ndimage
 from SegAssistLib.engine import Cancelled, SegmentationEngine
 from SegAssistLib.errors import PromptError
 from SegAssistLib.metrics import dice
+from SegAssistLib.simulated_user import keyframes
 
 
 def occupied(view, mask):
@@ -18,8 +19,7 @@ def occupied(view, mask):
 
 def draw_keyframes(engine, segment, plane, mask, step):
     view = engine.view(plane)
-    occ = occupied(view, mask)
-    picks = sorted(set(occ[::step] + [occ[-1]]))
+    picks = keyframes(view, mask, step)
     for n in picks:
         engine.set_keyframe_mask(segment, plane, n, view.slice(n, mask))
     return picks

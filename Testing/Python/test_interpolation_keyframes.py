@@ -18,25 +18,16 @@ from SegAssistLib.interpolation import (
     choose_plane,
     interpolate_keyframes,
     interpolate_labelmap,
-    occupied_slices,
 )
 from SegAssistLib.metrics import dice, hausdorff95
 from SegAssistLib.planes import PlaneView
+from SegAssistLib.simulated_user import sparse_keyframes
 from SegAssistLib.volume import Volume
 
 
 def sparse_copy(mask: np.ndarray, view: PlaneView, step: int) -> tuple[np.ndarray, list[int], np.ndarray]:
     """Keep every ``step``-th occupied slice of ``view`` (and the last): (sparse mask, keyframes, hidden-slice mask)."""
-    occ = occupied_slices(mask, view)
-    keys = sorted(set(occ[::step].tolist()) | {int(occ[-1])})
-    sparse = np.zeros_like(mask)
-    hidden = np.zeros_like(mask)
-    for n in range(keys[0], keys[-1] + 1):
-        if n in keys:
-            view.slice(n, sparse)[...] = view.slice(n, mask)
-        else:
-            view.slice(n, hidden)[...] = True
-    return sparse, keys, hidden
+    return sparse_keyframes(view, mask, step)
 
 
 @pytest.fixture(scope="module")

@@ -24,18 +24,12 @@ from SegAssistLib.interpolation.correspondence import (
 )
 from SegAssistLib.metrics import dice
 from SegAssistLib.planes import PlaneView
+from SegAssistLib.simulated_user import sparse_keyframes
 
 
 def keep_every(mask: np.ndarray, view: PlaneView, step: int):
     """Every ``step``-th occupied slice and the last: (sparse mask, keyframes, hidden-slice mask)."""
-    occ = occupied_slices(mask, view)
-    keys = sorted(set(occ[::step].tolist()) | {int(occ[-1])})
-    sparse = np.zeros_like(mask)
-    hidden = np.zeros_like(mask)
-    for n in range(keys[0], keys[-1] + 1):
-        target = sparse if n in keys else hidden
-        view.slice(n, target)[...] = view.slice(n, mask) if n in keys else True
-    return sparse, keys, hidden
+    return sparse_keyframes(view, mask, step)
 
 
 @pytest.fixture(scope="module")
