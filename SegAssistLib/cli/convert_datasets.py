@@ -201,6 +201,14 @@ def read_dataset(args: argparse.Namespace):
 
 
 def write_dataset(dataset, args: argparse.Namespace) -> list[Path]:
+    """Write the converted dataset; all its files (annotations, ontology, images) land together or not at all."""
+    from SegAssistLib.io.atomic import atomic_group
+
+    with atomic_group():
+        return _write_dataset_files(dataset, args)
+
+
+def _write_dataset_files(dataset, args: argparse.Namespace) -> list[Path]:
     out = Path(args.output)
     if _is_volume_seg(args.output) and output_kind(args.output) is None:
         return _write_volume(dataset, args)

@@ -23,6 +23,7 @@ import numpy as np
 
 from SegAssistLib.datasets2d.model import Dataset2D, Region2D, Sample2D, image_entry_extra, restore_image_entry_extra
 from SegAssistLib.errors import FormatError
+from SegAssistLib.io.atomic import atomic_group
 from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.ontology.coco_categories import categories_to_ontology, ontology_to_categories
 from SegAssistLib.ontology.model import Ontology
@@ -128,7 +129,8 @@ def write_coco_panoptic(dataset: Dataset2D, json_path: str | os.PathLike, png_di
                         overlap: str = "error") -> Path:
     """Write COCO panoptic: one RGB PNG per image in ``png_dir`` (default: a folder named like the JSON) and
     the JSON (images, annotations with segments_info, categories with isthing). All PNGs are assembled
-    before anything is written, so an overlap error leaves no files behind."""
+    before anything is written, so an overlap error leaves no files behind, and the files replace any
+    previous ones together, so a failure while writing leaves the previous dataset whole."""
     json_path = Path(json_path)
     png_dir = Path(png_dir) if png_dir else json_path.with_suffix("")
     dataset.check(str(json_path))
@@ -142,10 +144,12 @@ def write_coco_panoptic(dataset: Dataset2D, json_path: str | os.PathLike, png_di
         maps.append((png_name, ids))
     from SegAssistLib.datasets2d.images import write_image
 
-    for png_name, ids in maps:
-        write_image(id2rgb(ids), png_dir / png_name)
     doc = {"images": images, "annotations": annotations, "categories": ontology_to_categories(dataset.ontology)}
-    return write_json(json_path, doc, indent=None)
+    with atomic_group():  # the PNGs and the JSON land together or not at all
+        for png_name, ids in maps:
+            write_image(id2rgb(ids), png_dir / png_name)
+        write_json(json_path, doc, indent=None)
+    return json_path
 
 
 def read_coco_panoptic(json_path: str | os.PathLike, png_dir: str | os.PathLike | None = None) -> Dataset2D:
@@ -202,8 +206,9 @@ def write_cityscapes_instance_ids(dataset: Dataset2D, folder: str | os.PathLike,
         maps.append((folder / f"{Path(sample.name).stem}_instanceIds.png", values))
     from SegAssistLib.datasets2d.images import write_image
 
-    for path, values in maps:
-        out.append(write_image(values, path))
+    with atomic_group():
+        for path, values in maps:
+            out.append(write_image(values, path))
     return out
 
 

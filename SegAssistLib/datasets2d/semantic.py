@@ -16,6 +16,7 @@ import numpy as np
 from SegAssistLib.datasets2d.model import Dataset2D, Region2D, Sample2D
 from SegAssistLib.datasets2d.panoptic import assemble_panoptic
 from SegAssistLib.errors import FormatError
+from SegAssistLib.io.atomic import atomic_group
 from SegAssistLib.ontology.coco_categories import read_coco_categories, write_coco_categories
 from SegAssistLib.ontology.model import Ontology, OntologyClass
 
@@ -57,8 +58,9 @@ def write_semantic(dataset: Dataset2D, folder: str | os.PathLike) -> list[Path]:
     labels = [(folder / Path(s.name).with_suffix(".png").name, semantic_labels(s, dataset.ontology))
               for s in dataset.samples]  # all assembled before anything is written
     pal = palette(dataset.ontology)
-    out = [write_image(lab, path, palette=pal) for path, lab in labels]
-    write_coco_categories(dataset.ontology, folder / CLASSES_FILE)
+    with atomic_group():  # the PNGs and classes.json land together or not at all
+        out = [write_image(lab, path, palette=pal) for path, lab in labels]
+        write_coco_categories(dataset.ontology, folder / CLASSES_FILE)
     return out
 
 

@@ -95,15 +95,16 @@ def export_slices(
 
 
 def write_images(dataset: Dataset2D, folder: str | Path) -> list[Path]:
-    """Write every sample's pixels to ``folder/<sample name>`` (PNG/JPEG/TIFF by suffix)."""
+    """Write every sample's pixels to ``folder/<sample name>`` (PNG/JPEG/TIFF by suffix), all or none."""
     from SegAssistLib.datasets2d.images import write_image
 
-    out = []
-    for s in dataset.samples:
-        if s.image is None:
-            raise FormatError(f"Image {s.name} has no pixels to write.")
-        out.append(write_image(s.image, Path(folder) / s.name))
-    return out
+    from SegAssistLib.io.atomic import atomic_group
+
+    missing = [s.name for s in dataset.samples if s.image is None]
+    if missing:
+        raise FormatError(f"Image {missing[0]} has no pixels to write.")
+    with atomic_group():
+        return [write_image(s.image, Path(folder) / s.name) for s in dataset.samples]
 
 
 def _stack_geometry(samples: Sequence[Sample2D], spacing: Sequence[float]) -> np.ndarray:

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from SegAssistLib.errors import FormatError, SegAssistError
-from SegAssistLib.io.atomic import atomic_output
+from SegAssistLib.io.atomic import atomic_group, atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.segmentation import Segment, Segmentation, Terminology
 from SegAssistLib.volume import Volume
@@ -153,9 +152,7 @@ def write_labelmap(
 
     volume = Volume(labels, segmentation.ijk_to_ras)
 
-    with ExitStack() as stack:
-        tmp_image = stack.enter_context(atomic_output(p))
-        tmp_table = stack.enter_context(atomic_output(table))
+    with atomic_group(), atomic_output(p) as tmp_image, atomic_output(table) as tmp_table:
         sitk.WriteImage(volume.to_sitk(), str(tmp_image), True)
         _write_table(entries, tmp_table, table.suffix.lower())
     return p, table

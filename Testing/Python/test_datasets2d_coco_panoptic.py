@@ -238,3 +238,31 @@ def test_malformed_panoptic_and_coco_inputs(dataset, tmp_path):
     (tmp_path / "cat.json").write_text(json.dumps(coco))
     with pytest.raises(FormatError, match="Unknown category id 7"):
         read_coco_instances(tmp_path / "cat.json")
+
+
+def test_a_failed_rewrite_leaves_the_previous_dataset_whole(dataset, tmp_path, monkeypatch):
+    """The PNGs and the JSON of a panoptic (or semantic) dataset land together: when the last file cannot be
+    written (a full disk, simulated by a failing JSON writer), the PNGs written before it do not replace the
+    previous ones, and no temporary file is left."""
+    from SegAssistLib.datasets2d import panoptic, semantic
+
+    write_coco_panoptic(dataset, tmp_path / "p.json")
+    semantic.write_semantic(dataset, tmp_path / "sem")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    regions = dataset.samples[0].regions
+    del regions[next(i for i, r in enumerate(regions) if r.class_id == NUCLEUS)]  # the new PNGs differ
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(panoptic, "write_json", full_disk)
+    monkeypatch.setattr(semantic, "write_coco_categories", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        write_coco_panoptic(dataset, tmp_path / "p.json")
+    with pytest.raises(OSError, match="No space"):
+        semantic.write_semantic(dataset, tmp_path / "sem")
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before
+    monkeypatch.undo()
+    write_coco_panoptic(dataset, tmp_path / "p.json")  # and a good rewrite replaces it
+    assert (tmp_path / "p" / "img2d.png").read_bytes() != before[tmp_path / "p" / "img2d.png"]
