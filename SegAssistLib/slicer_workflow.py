@@ -474,15 +474,17 @@ class SegAssistWorkflow:
         write_images(dataset, Path(json_path).parent)
         return write_coco_instances(dataset, json_path, include_stuff=True)
 
-    def import_2d_dataset(self, json_path: str | os.PathLike, name: str | None = None) -> tuple[Any, Any]:
+    def import_2d_dataset(self, json_path: str | os.PathLike, name: str | None = None,
+                          link_instances: float | None = None) -> tuple[Any, Any]:
         """A COCO dataset (images beside the JSON) as a volume node (images stacked as slices) and a
-        segmentation node with one segment per class or instance."""
+        segmentation node with one segment per class or instance; with ``link_instances`` (a minimum IoU)
+        instances that overlap from slice to slice become one 3D segment."""
         from SegAssistLib.datasets2d.coco_instances import read_coco_instances
         from SegAssistLib.datasets2d.volume_slices import import_stack
         from SegAssistLib.slicer_mrml import volume_node_from_volume
 
         dataset = read_coco_instances(json_path)
-        volume, seg = import_stack(dataset)
+        volume, seg = import_stack(dataset, link_instances=link_instances)
         node_name = name or Path(json_path).name.split(".")[0]
         volume_node = volume_node_from_volume(self.scene, volume, node_name)
         volume_node.CreateDefaultDisplayNodes()

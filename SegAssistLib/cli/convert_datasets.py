@@ -18,7 +18,8 @@ folder                           semantic index PNGs (``classes.json`` beside th
 Outputs: ``*panoptic*.json`` COCO panoptic (+ PNG folder), ``*tasks*.json`` / ``*label*studio*.json`` Label
 Studio tasks, any other ``*.json`` COCO instances (``--encoding polygon`` for polygons); a folder whose name
 contains ``cityscapes`` gets instanceIds PNGs, any other folder semantic PNGs; ``.seg.nrrd``/``.nrrd``/
-``.nii.gz`` stacks a 2D dataset into a volume segmentation. Images that come with the data are written to
+``.nii.gz`` stacks a 2D dataset into a volume segmentation (``--link-instances`` joins instances across
+slices into 3D segments). Images that come with the data are written to
 ``<output stem>_images/`` beside a JSON output (or ``images/`` inside a folder output).
 """
 
@@ -28,6 +29,7 @@ import argparse
 import json
 from pathlib import Path
 
+from SegAssistLib.datasets2d.instance_linking import DEFAULT_MIN_IOU
 from SegAssistLib.errors import FormatError, SegAssistError
 
 VOLUME_SEG_SUFFIXES = (".seg.nrrd", ".nrrd", ".nii", ".nii.gz", ".dcm")
@@ -35,7 +37,7 @@ LABEL_IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 
 DEFAULTS = {"plane": "axial", "slices": None, "encoding": None, "overlap": "error", "ontology": None,
             "image": None, "spacing": None, "thing": "object", "stuff": "background", "source": "annotations",
-            "volume_out": None, "images_dir": None}
+            "volume_out": None, "images_dir": None, "link_instances": None}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--source", choices=("annotations", "predictions"), default="annotations",
                    help="which results of Label Studio tasks to read")
     g.add_argument("--volume-out", metavar="FILE", help="also write the stacked image volume (.nrrd/.nii.gz)")
+    g.add_argument("--link-instances", metavar="MIN_IOU", nargs="?", type=float, const=DEFAULT_MIN_IOU,
+                   help="when stacking 2D images into a volume, join each slice's instances to the overlapping "
+                        f"instance of the slice before into one 3D segment (IoU at least MIN_IOU, default "
+                        f"{DEFAULT_MIN_IOU}); without it every 2D instance is its own segment")
 
 
 def _opt(args: argparse.Namespace, name: str):
@@ -259,7 +265,10 @@ def _write_volume(dataset, args) -> list[Path]:
             assert len(spacing) == 3 and min(spacing) > 0
         except (ValueError, AssertionError):
             raise SegAssistError(f"--spacing {spacing!r}: give three positive sizes in mm, e.g. 0.5,0.5,2.") from None
-    volume, segmentation = import_stack(dataset, spacing)
+    link = _opt(args, "link_instances")
+    if link is not None and not 0 < link <= 1:
+        raise SegAssistError(f"--link-instances {link}: give a minimum IoU between 0 and 1, e.g. 0.25.")
+    volume, segmentation = import_stack(dataset, spacing, link_instances=link)
     written = list(write_segmentation(segmentation, args.output))
     if _opt(args, "volume_out"):
         from SegAssistLib.io.volumes import write_volume

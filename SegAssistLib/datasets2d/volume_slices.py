@@ -20,6 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from SegAssistLib.datasets2d.instance_linking import link_slices
 from SegAssistLib.datasets2d.model import Dataset2D, Region2D, Sample2D
 from SegAssistLib.errors import FormatError, GeometryError
 from SegAssistLib.ontology.model import (
@@ -128,13 +129,17 @@ def _stack_geometry(samples: Sequence[Sample2D], spacing: Sequence[float]) -> np
 
 def import_stack(
     dataset: Dataset2D, spacing: Sequence[float] | None = None, use_positions: bool = True,
+    link_instances: float | None = None,
 ) -> tuple[Volume, Segmentation]:
     """Samples stacked as slices k = 0.. of a volume with a segmentation on its grid.
 
     Images must share one shape; colour images are converted to grey (mean of RGB). Regions that name their
     source segment (``attributes["segment"]``) are merged back into that segment; otherwise stuff classes
-    become one segment per class and every thing region its own segment (instances are not tracked across
-    slices). ``spacing`` (i, j, k mm) is used when the samples carry no positions or ``use_positions`` is off.
+    become one segment per class, and thing regions become one segment each or, with ``link_instances``
+    (the minimum IoU, e.g. :data:`~SegAssistLib.datasets2d.instance_linking.DEFAULT_MIN_IOU`), one segment
+    per 3D instance, linking each region to the overlapping one of the slice before
+    (:mod:`~SegAssistLib.datasets2d.instance_linking`). ``spacing`` (i, j, k mm) is used when the samples
+    carry no positions or ``use_positions`` is off.
     """
     samples = dataset.samples
     if not samples:
@@ -163,12 +168,17 @@ def import_stack(
     keyed: dict[str, str] = {}
     kinds = {c.id: c.kind for c in dataset.ontology}
     counters: dict[int, int] = {}
+    # Thing regions without a source segment, per class and slice, when they are to be linked into 3D.
+    unkeyed: dict[int, list[list[Region2D]]] = {}
     for k, s in enumerate(samples):
         for r in s.regions:
             cls = dataset.ontology.by_id(r.class_id)
             key = r.attributes.get("segment")
             if key is None and kinds[r.class_id] == "stuff":
                 key = f"class_{cls.id}"
+            if key is None and link_instances is not None:
+                unkeyed.setdefault(cls.id, [[] for _ in samples])[k].append(r)
+                continue
             if key is None or key not in keyed:
                 counters[cls.id] = counters.get(cls.id, 0) + 1
                 seg_id = str(key) if key is not None and str(key) not in segmentation else segmentation.new_segment_id()
@@ -179,4 +189,15 @@ def import_stack(
             else:
                 seg_id = keyed[key]
             segmentation.mask(seg_id)[k] |= r.mask
+    for class_id, per_slice in unkeyed.items():
+        cls = dataset.ontology.by_id(class_id)
+        ids = link_slices([[r.mask for r in regions] for regions in per_slice], link_instances)
+        segment_of: dict[int, str] = {}
+        for k, (regions, numbers) in enumerate(zip(per_slice, ids)):
+            for r, number in zip(regions, numbers):
+                if number not in segment_of:
+                    counters[class_id] = counters.get(class_id, 0) + 1
+                    segment_of[number] = segmentation.new_segment_id()
+                    segmentation.add_segment(class_to_segment(cls, segment_of[number], f"{cls.name} {counters[class_id]}"))
+                segmentation.mask(segment_of[number])[k] |= r.mask
     return volume, segmentation
