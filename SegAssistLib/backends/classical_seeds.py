@@ -10,9 +10,12 @@ gives a single positive click. This module fills the gap the way a person would:
   corrections far from the first click widen it (``spread_reach``): they show the object is larger than
   the first click's tissue suggested (a whole brain clicked in a ventricle), and a ROI border inside the
   object would put background seeds on the object;
-* object seeds are disks at the positive clicks (or the box centre when there are none), limited to
-  tissue similar to the click; the first click's disk has a radius of at least ``first_seed_mm``, so that a
-  click in a textured object is not swamped by the background seeds;
+* object seeds are disks at the positive clicks, limited to tissue similar to the click; the first click's
+  disk has a radius of at least ``first_seed_mm``, so that a click in a textured object is not swamped by
+  the background seeds. A box without clicks seeds what it holds and its surroundings do not: pixels of
+  the box's core whose intensity is rare in a ring around the box (as GrabCut starts from "outside the box
+  is background"), so a box around a whole brain, or around a lesion in two parts with normal tissue at
+  the box's centre, seeds the object; only when no such pixels exist is the box centre the seed;
 * background seeds are disks at the negative clicks, the ROI's border, the ring between the box and the
   ROI border, and pixels whose intensity is far from the clicked tissue's; when none of these exists (a
   whole-slice ROI where every intensity was clicked as object) the image border is background.
@@ -50,6 +53,10 @@ class SeedOptions:
     correction_reach_mm: float = 6.0  # ... but at most this far from a correction click
     spread_reach: float = 1.5  # the ROI reaches this many times the farthest positive click's distance
     first_seed_mm: float = 2.5  # minimum radius of the first positive click's object seed (within similar tissue)
+    box_ring: bool = True  # with a box alone, seed the object where the box holds tissue rare around it
+    box_core_fraction: float = 0.15  # ... looking only this far (fraction of the box size) inside the box edge
+    box_rare_fraction: float = 0.02  # ... "rare": under this fraction of the ring's pixels have that intensity
+    box_only_outside: bool = True  # with a box alone, background seeds only outside it (no "far" pixels inside)
 
 
 @dataclass
@@ -75,6 +82,36 @@ def _disk(shape: tuple[int, int], centres: np.ndarray, radius_px: np.ndarray) ->
 def _robust_spread(image: np.ndarray) -> float:
     lo, hi = np.percentile(image, (1, 99))
     return float(hi - lo) or 1.0
+
+
+def _unlike_surroundings(smooth: np.ndarray, box, spacing: np.ndarray, floor: float, opt: "SeedOptions") -> np.ndarray | None:
+    """Pixels of the box's core whose intensity is rare in a ring around the box, or None when there are
+    too few: with a box alone, the object is what the box holds and its surroundings do not."""
+    nr, nc = smooth.shape
+    r0, c0, r1, c1 = (int(round(v)) for v in box)
+    width = np.maximum(np.ceil(opt.margin_mm / spacing), 2).astype(int)
+    a0, b0 = max(r0 - width[0], 0), max(c0 - width[1], 0)
+    a1, b1 = min(r1 + width[0] + 1, nr), min(c1 + width[1] + 1, nc)
+    ring = np.zeros(smooth.shape, dtype=bool)
+    ring[a0:a1, b0:b1] = True
+    ring[r0:r1 + 1, c0:c1 + 1] = False
+    if ring.sum() < 20:
+        return None
+    core = np.zeros(smooth.shape, dtype=bool)
+    mr = int((r1 - r0) * opt.box_core_fraction)
+    mc = int((c1 - c0) * opt.box_core_fraction)
+    core[r0 + mr:r1 - mr + 1, c0 + mc:c1 - mc + 1] = True
+    values = smooth[ring]
+    edges = np.arange(min(values.min(), smooth[core].min()) - floor, max(values.max(), smooth[core].max()) + 2 * floor, floor)
+    hist, _ = np.histogram(values, bins=edges)
+    density = np.convolve(hist, np.ones(5), mode="same") / len(values)
+    idx = np.clip(np.digitize(smooth[core], edges) - 1, 0, len(density) - 1)
+    rare = np.zeros(smooth.shape, dtype=bool)
+    rare[core] = density[idx] < opt.box_rare_fraction
+    rare = ndimage.binary_opening(rare)
+    if rare.sum() < max(10, 0.02 * core.sum()):
+        return None
+    return rare
 
 
 def build_seeds(
@@ -103,11 +140,13 @@ def build_seeds(
         sample = _disk(image.shape, pos, np.maximum(3.0 / spacing, 2.0))
     elif prompt.mask is not None and prompt.mask.any():
         sample = prompt.mask
-    else:
-        r0, c0, r1, c1 = prompt.box
-        sample = _disk(image.shape, np.array([[(r0 + r1) / 2, (c0 + c1) / 2]]),
-                       np.maximum([(r1 - r0) / 6, (c1 - c0) / 6], 1.0))
     floor = 0.04 * _robust_spread(smooth)
+    box_tissue = None
+    if not len(pos) and (prompt.mask is None or not prompt.mask.any()):
+        r0, c0, r1, c1 = prompt.box
+        box_tissue = _unlike_surroundings(smooth, prompt.box, spacing, floor, opt) if opt.box_ring else None
+        sample = box_tissue if box_tissue is not None else _disk(
+            image.shape, np.array([[(r0 + r1) / 2, (c0 + c1) / 2]]), np.maximum([(r1 - r0) / 6, (c1 - c0) / 6], 1.0))
     # One (median, spread) per positive click: a heterogeneous object (a tumour's rim and core) is
     # clicked once per tissue, and each click vouches for its own tissue.
     groups = [sample] if not len(pos) else [_disk(image.shape, p[None], np.maximum(3.0 / spacing, 2.0)) for p in pos]
@@ -202,7 +241,9 @@ def build_seeds(
         rr, cc = np.ogrid[: shape[0], : shape[1]]
         outside = (rr < r0) | (rr > r1) | (cc < c0) | (cc > c1)
         seeds[outside] = BACKGROUND
-    if opt.far_sigmas > 0:  # far from every clicked tissue
+    # Far from every clicked tissue. A box alone names no tissue (its seed is a guess), and its far pixels
+    # may be the object's other parts: there the box's outside is the background.
+    if opt.far_sigmas > 0 and (len(pos) or prompt.mask is not None or not opt.box_only_outside):
         far = np.ones(shape, dtype=bool)
         for mu, sigma in stats:
             far &= np.abs(smooth[roi] - mu) > opt.far_sigmas * sigma
@@ -214,12 +255,16 @@ def build_seeds(
         object_points = pos - offset
     elif prompt.mask is not None and prompt.mask.any():
         object_points = np.argwhere(prompt.mask[roi]).astype(float)
+    elif box_tissue is not None:
+        object_points = np.argwhere(box_tissue[roi]).astype(float)
     else:
         r0, c0, r1, c1 = prompt.box
         object_points = np.array([[(r0 + r1) / 2, (c0 + c1) / 2]]) - offset
         click_r = np.maximum([(r1 - r0) / 8, (c1 - c0) / 8], 1.0)
     if len(pos):
         seeds[object_seed[roi]] = OBJECT
+    elif box_tissue is not None:
+        seeds[box_tissue[roi]] = OBJECT
     elif prompt.mask is None:
         seeds[_disk(shape, object_points, click_r)] = OBJECT
     if not (seeds == BACKGROUND).any():

@@ -106,6 +106,21 @@ def test_box_prompt(lung2):
     assert not mask[: int(r0) - 3].any() and not mask[:, int(c1) + 3:].any()  # nothing outside the box
 
 
+def test_box_whose_centre_misses_the_object(brain1):
+    """brain1 slice 12 holds the tumour in two parts; the box around both has normal brain at its centre.
+    A seed at the box centre segmented that brain (Dice 0.03); seeding what the box holds and its
+    surroundings do not finds the tumour."""
+    image, label = brain1
+    view = PlaneView(image, "axial")
+    gt2d = np.asarray(view.slice(12, label.array > 0), bool)
+    box = su.box_from_mask(gt2d)
+    r, c = int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2)
+    assert not gt2d[r, c]  # the premise: the centre is not tumour
+    mask = ClassicalBackend().open_session(view).add_prompt(12, SlicePrompt(box=box)).mask
+    assert su.dice(mask, gt2d) >= 0.6  # the larger, brighter part; the darker one looks like its surroundings
+    assert 0.4 < mask.sum() / gt2d.sum() < 2.0
+
+
 @pytest.mark.parametrize("method", ["random_walker", "geodesic", "slicer_growcut"])
 def test_other_methods_are_real_segmentations(method, lung2):
     view, _, n, gt2d = _case(lung2)
@@ -241,6 +256,17 @@ def test_corrections_reach_the_whole_brain_and_do_not_collapse(n, mni_brain):
     for d in run.dices:  # once good, a correction never destroys the mask
         assert d >= best - 0.1
         best = max(best, d)
+
+
+@pytest.mark.parametrize("n", [31, 89])
+def test_a_box_around_the_whole_brain_gives_the_brain(n, mni_brain):
+    """One click cannot tell a whole brain from the tissue clicked in it; a box can: its contents unlike
+    the ring around it seed the object."""
+    image, gt = mni_brain
+    view = PlaneView(image, "axial")
+    gt2d = np.asarray(view.slice(n, gt), bool)
+    mask = ClassicalBackend().open_session(view).add_prompt(n, SlicePrompt(box=su.box_from_mask(gt2d))).mask
+    assert su.dice(mask, gt2d) >= 0.95
 
 
 def test_downsampled_solve_keeps_a_one_pixel_seed(lung2):
