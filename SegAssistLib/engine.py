@@ -127,8 +127,7 @@ class SegmentationEngine:
         """Add ``prompt`` on a slice (accumulating with earlier prompts there); returns the slice's mask."""
         plane = check_plane(plane)
         view = self._views[plane]
-        if not 0 <= slice_index < view.n_slices:
-            raise PromptError(f"{plane} slice {slice_index} is outside the volume (0..{view.n_slices - 1}).")
+        view.check_slice(slice_index)
         prompt.check_inside(view.slice_shape)
         if prompt.is_empty:
             raise PromptError("The prompt is empty: place a point, a box or draw on the slice.")
@@ -178,8 +177,7 @@ class SegmentationEngine:
         mask2d = np.asarray(mask2d, dtype=bool)
         if mask2d.shape != view.slice_shape:
             raise PromptError(f"Drawn mask shape {mask2d.shape} is not the {plane} slice shape {view.slice_shape}.")
-        if not 0 <= slice_index < view.n_slices:
-            raise PromptError(f"{plane} slice {slice_index} is outside the volume (0..{view.n_slices - 1}).")
+        view.check_slice(slice_index)
         if mask2d.any():
             self._session(plane).add_prompt(slice_index, SlicePrompt(mask=mask2d), self._object_id(segment_id))
         self._keyframes.setdefault(segment_id, {}).setdefault(plane, {})[slice_index] = Keyframe(

@@ -90,6 +90,13 @@ class PlaneView:
             out = out[:, ::-1]
         return out
 
+    def check_slice(self, n: int, what: str = "slice") -> int:
+        """``n`` as an int, or a PromptError naming the plane and its range when a user's slice (a prompt's,
+        a drawn keyframe's, a propagation start) is outside the volume."""
+        if not 0 <= int(n) < self.n_slices:
+            raise PromptError(f"{self.plane} {what} {n} is outside the volume (0..{self.n_slices - 1}).")
+        return int(n)
+
     def _check_index(self, n: int) -> int:
         n = int(n)
         if not 0 <= n < self.n_slices:

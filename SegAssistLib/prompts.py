@@ -102,8 +102,7 @@ def slice_prompt_from_ras(
         else:
             centre = view.ras_to_pixel(np.asarray(box_ras, dtype=float).reshape(2, 3).mean(axis=0))
             slice_index = int(np.rint(centre[0]))
-    if not 0 <= slice_index < view.n_slices:
-        raise PromptError(f"Slice {slice_index} is outside the {view.plane} plane (0..{view.n_slices - 1}).")
+    slice_index = view.check_slice(slice_index)
     continuous = [view.ras_to_pixel(p)[0] for p in points_ras]
     off = [abs(n - slice_index) for n in continuous]
     if off and max(off) > tolerance_slices:

@@ -20,6 +20,12 @@ from SegAssistLib.prompts import SlicePrompt
 Direction = Literal["forward", "backward", "both"]
 
 
+def check_direction(direction: str) -> None:
+    """A ValueError unless ``direction`` is one of :data:`Direction`'s values (for ``propagate``)."""
+    if direction not in ("forward", "backward", "both"):
+        raise ValueError(f"direction must be 'forward', 'backward' or 'both', not {direction!r}.")
+
+
 @dataclass
 class SliceResult:
     """One slice's result for one object: ``mask`` is bool (rows, cols) of the plane view's slice shape;

@@ -23,7 +23,9 @@ from typing import Callable, Iterator
 import numpy as np
 from scipy import ndimage
 
-from SegAssistLib.backends.base import Backend, BackendSession, Direction, SliceResult
+from SegAssistLib.backends.base import (
+    Backend, BackendSession, Direction, SliceResult, check_direction,
+)
 from SegAssistLib.backends.classical_methods import BACKGROUND, OBJECT, UNKNOWN, SeededMethod, get_method
 from SegAssistLib.backends.classical_seeds import SeedOptions, build_seeds, keep_prompted_components
 from SegAssistLib.errors import PromptError
@@ -68,14 +70,10 @@ class ClassicalSession(BackendSession):
 
     # ---- one slice ------------------------------------------------------------------------------
     def add_prompt(self, slice_index: int, prompt: SlicePrompt, object_id: int = 1) -> SliceResult:
-        if not 0 <= int(slice_index) < self.view.n_slices:
-            raise PromptError(
-                f"Slice {slice_index} is outside the {self.view.plane} plane (0..{self.view.n_slices - 1})."
-            )
+        n = self.view.check_slice(slice_index)
         if prompt.is_empty:
             raise PromptError("No prompt given: place at least one positive point or a box on the slice.")
         prompt.check_inside(self.view.slice_shape)
-        n = int(slice_index)
         merged = _merge(self._prompts.get(object_id, {}).get(n), prompt)
         mask = self.segment_slice(n, merged)
         self._prompts.setdefault(object_id, {})[n] = merged
@@ -117,8 +115,7 @@ class ClassicalSession(BackendSession):
         object_ids: list[int] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> Iterator[SliceResult]:
-        if direction not in ("forward", "backward", "both"):
-            raise ValueError(f"direction must be 'forward', 'backward' or 'both', not {direction!r}.")
+        check_direction(direction)
         ids = object_ids if object_ids is not None else sorted(self._masks)
         if not ids or not any(self._masks.get(o) for o in ids):
             raise PromptError("Nothing to propagate: add a prompt on at least one slice first.")

@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from SegAssistLib.backends.base import Backend, BackendSession, Direction, SliceResult
+from SegAssistLib.backends.base import (
+    Backend, BackendSession, Direction, SliceResult, check_direction,
+)
 from SegAssistLib.errors import BackendError, PromptError
 from SegAssistLib.planes import PlaneView
 from SegAssistLib.prompts import SlicePrompt
@@ -371,9 +373,7 @@ class Sam2Session(BackendSession):
 
     # ---- protocol ------------------------------------------------------------------------------
     def add_prompt(self, slice_index: int, prompt: SlicePrompt, object_id: int = 1) -> SliceResult:
-        n = int(slice_index)
-        if not 0 <= n < self.view.n_slices:
-            raise PromptError(f"Slice {n} is outside the {self.view.plane} plane (0..{self.view.n_slices - 1}).")
+        n = self.view.check_slice(slice_index)
         if prompt.is_empty:
             raise PromptError("The prompt is empty: place a point, drag a box or give a non-empty mask.")
         prompt.check_inside(self.view.slice_shape)
@@ -421,8 +421,7 @@ class Sam2Session(BackendSession):
         per object (``object_ids`` filters them). A direction stops after ``max_slices`` slices beyond
         ``start``, after ``stop_after`` consecutive slices where every object's presence score is below the
         threshold (never while a prompted slice lies ahead), or when ``should_stop()`` is true."""
-        if direction not in ("forward", "backward", "both"):
-            raise ValueError(f"direction must be forward, backward or both, not {direction!r}.")
+        check_direction(direction)
         keyframes = self.keyframes()
         if not keyframes:
             raise PromptError("Nothing to propagate: add a prompt on a slice first.")
@@ -430,11 +429,7 @@ class Sam2Session(BackendSession):
         unknown = [o for o in wanted if o not in self.state["obj_id_to_idx"]]
         if unknown:
             raise PromptError(f"Objects {unknown} have no prompts in this session (known: {self.state['obj_ids']}).")
-        if start is None:
-            start = keyframes[0]
-        elif not 0 <= int(start) < self.view.n_slices:
-            raise PromptError(f"Start slice {start} is outside the {self.view.plane} plane (0..{self.view.n_slices - 1}).")
-        start = int(start)
+        start = keyframes[0] if start is None else self.view.check_slice(start, "start slice")
         if max_slices is not None and int(max_slices) < 0:
             raise ValueError("max_slices must be zero or positive.")
         return self._propagate(direction, start, max_slices, wanted, should_stop, keyframes)
