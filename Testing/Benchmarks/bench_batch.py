@@ -36,7 +36,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1] / "Python"))
-DATA = HERE.parents[3] / "shared" / "data" / "pyradiomics"
+from benchlib import SHARED_DATA  # noqa: E402
+
+DATA = SHARED_DATA / "pyradiomics"
 
 
 def build_rows(work: Path, copies: int, names: list[str], ops: tuple[str, ...]) -> list[dict]:

@@ -11,25 +11,14 @@ SegAssist / peer (below 1 = SegAssist faster). Results are checked equal before 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import SHARED_DATA, median_seconds
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "stardist"
-
-
-def timeit(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+DATA = SHARED_DATA / "stardist"
 
 
 def main() -> int:
@@ -55,25 +44,25 @@ def main() -> int:
 
     rows = []
     rows.append(("brush RLE encode, 126 masks 512x512",
-                 timeit(lambda: [encode_brush_rle(m) for m in masks], repeat),
-                 timeit(lambda: [brush.mask2rle(np.where(m, 255, 0).astype(np.uint8)) for m in masks], repeat),
+                 median_seconds(lambda: [encode_brush_rle(m) for m in masks], repeat),
+                 median_seconds(lambda: [brush.mask2rle(np.where(m, 255, 0).astype(np.uint8)) for m in masks], repeat),
                  "label_studio_converter"))
     rows.append(("brush RLE decode, 126 masks 512x512",
-                 timeit(lambda: [decode_brush_rle(r, 512, 512) for r in ours_rle], repeat),
-                 timeit(lambda: [brush.decode_rle(r).reshape(512, 512, 4)[:, :, 3] > 0 for r in ours_rle], repeat),
+                 median_seconds(lambda: [decode_brush_rle(r, 512, 512) for r in ours_rle], repeat),
+                 median_seconds(lambda: [brush.decode_rle(r).reshape(512, 512, 4)[:, :, 3] > 0 for r in ours_rle], repeat),
                  "label_studio_converter"))
     onto = Ontology([OntologyClass("background", (0, 0, 0), "stuff", 1), OntologyClass("nucleus", (255, 0, 0), "thing", 2)])
     data = dataset_from_instance_labels(labels, onto, "nucleus", "background", "img.png")
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(("COCO RLE export, 125 nuclei",
-                     timeit(lambda: write_coco_instances(data, Path(tmp) / "c.json"), repeat),
-                     timeit(lambda: [M.encode(np.asfortranarray(m.astype(np.uint8))) for m in masks[1:]], repeat),
+                     median_seconds(lambda: write_coco_instances(data, Path(tmp) / "c.json"), repeat),
+                     median_seconds(lambda: [M.encode(np.asfortranarray(m.astype(np.uint8))) for m in masks[1:]], repeat),
                      "pycocotools encode only"))
     ids = labels.astype(np.uint32)
     assert np.array_equal(id2rgb(ids), pan_utils.id2rgb(ids)) and np.array_equal(rgb2id(id2rgb(ids)), pan_utils.rgb2id(pan_utils.id2rgb(ids)))
     rows.append(("panoptic id2rgb + rgb2id 512x512",
-                 timeit(lambda: rgb2id(id2rgb(ids)), repeat * 10),
-                 timeit(lambda: pan_utils.rgb2id(pan_utils.id2rgb(ids)), repeat * 10), "panopticapi.utils"))
+                 median_seconds(lambda: rgb2id(id2rgb(ids)), repeat * 10),
+                 median_seconds(lambda: pan_utils.rgb2id(pan_utils.id2rgb(ids)), repeat * 10), "panopticapi.utils"))
 
     print(f"{'operation':<40} {'SegAssist s':>12} {'peer s':>10} {'ratio':>7}  peer")
     for name, ours, peer, who in rows:

@@ -14,10 +14,10 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "pyradiomics"
+from benchlib import SHARED_DATA
+
+DATA = SHARED_DATA / "pyradiomics"
 
 
 def main() -> int:

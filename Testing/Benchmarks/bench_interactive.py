@@ -26,9 +26,9 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
+from benchlib import SHARED_DATA
 
 from SegAssistLib import simulated_user as su
 from SegAssistLib.backends.classical import ClassicalBackend
@@ -36,8 +36,7 @@ from SegAssistLib.planes import PlaneView
 from SegAssistLib.prompts import SlicePrompt
 from SegAssistLib.volume import Volume
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("SEGASSIST_SHARED_DATA", REPO.parent / "shared" / "data")) / "pyradiomics"
+DATA = SHARED_DATA / "pyradiomics"
 
 
 def load_cases(mni_slices: int) -> dict[str, tuple[Volume, np.ndarray, list[int] | None]]:
@@ -125,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     backends = make_backends(args.methods.split(","), args.sam2_checkpoint, args.seed_option)
     print(f"simulated user, up to {args.clicks} clicks per slice; 3D: keyframes every {args.every} slices, "
           f"{args.keyframe_clicks} clicks each; CPU cores: {os.cpu_count()}\n")
-    header = (f"| case | method | slices | Dice@1 | Dice@3 | Dice@5 | NoC@85 | NoC@90 | Dice, box | 3D Dice | "
-              f"s/interaction (mean / max) | time vs GrowCut |")
+    header = ("| case | method | slices | Dice@1 | Dice@3 | Dice@5 | NoC@85 | NoC@90 | Dice, box | 3D Dice | "
+              "s/interaction (mean / max) | time vs GrowCut |")
     print(header)
     print("|" + "---|" * 12)
     if cases:  # warm-up: the first call of a method imports its library (slicer-core for GrowCut)

@@ -23,19 +23,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import SHARED_DATA
 
 from SegAssistLib.interpolation import (
     DEFAULT_METHOD,
     interpolate_keyframes,
 )
-from SegAssistLib.metrics import dice, hausdorff95
 from SegAssistLib.interpolation.itk_mci import morphological_contour_interpolation
 from SegAssistLib.io.volumes import read_volume
+from SegAssistLib.metrics import dice, hausdorff95
 from SegAssistLib.planes import PlaneView
 from SegAssistLib.simulated_user import sparse_keyframes
 from SegAssistLib.volume import Volume
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def cases(data: Path):
@@ -68,7 +67,7 @@ def timed(fn, repeat: int):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--data", type=Path, default=SHARED_DATA)
     ap.add_argument("--steps", type=int, nargs="+", default=[2, 3, 5])
     args = ap.parse_args()
 

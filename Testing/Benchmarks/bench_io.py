@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import SHARED_DATA
 
-ROOT = Path(__file__).resolve().parents[2]
-LUNG2 = ROOT.parent / "shared" / "data" / "pyradiomics" / "lung2_image.nrrd"
+LUNG2 = SHARED_DATA / "pyradiomics" / "lung2_image.nrrd"
 
 
 def _rss_kib(field: str) -> int:

@@ -18,26 +18,15 @@ Segments: the real lung2 lesion and a dilated rim that overlaps it (so .seg.nrrd
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import REPO, SHARED_DATA, median_seconds
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "pyradiomics"
-sys.path.insert(0, str(ROOT / "Testing" / "Python"))
-
-
-def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+DATA = SHARED_DATA / "pyradiomics"
+sys.path.insert(0, str(REPO / "Testing" / "Python"))
 
 
 def main() -> int:
@@ -71,12 +60,12 @@ def main() -> int:
     # ---- .seg.nrrd ----------------------------------------------------------------------------------------
     import slicerio.segmentation as sio
 
-    ours_w = timed(lambda: write_seg_nrrd(seg, tmp / "ours.seg.nrrd"), args.repeats)
+    ours_w = median_seconds(lambda: write_seg_nrrd(seg, tmp / "ours.seg.nrrd"), args.repeats)
     data = to_slicerio(seg)
-    sio_w = timed(lambda: sio.write_segmentation(str(tmp / "sio.seg.nrrd"), data, compression_level=6), args.repeats)
+    sio_w = median_seconds(lambda: sio.write_segmentation(str(tmp / "sio.seg.nrrd"), data, compression_level=6), args.repeats)
     rows.append((".seg.nrrd write (2 layers)", ours_w, "slicerio, prepared dict", sio_w))
-    ours_r = timed(lambda: read_seg_nrrd(tmp / "ours.seg.nrrd"), args.repeats)
-    sio_r = timed(lambda: sio.read_segmentation(str(tmp / "ours.seg.nrrd")), args.repeats)
+    ours_r = median_seconds(lambda: read_seg_nrrd(tmp / "ours.seg.nrrd"), args.repeats)
+    sio_r = median_seconds(lambda: sio.read_segmentation(str(tmp / "ours.seg.nrrd")), args.repeats)
     rows.append((".seg.nrrd read", ours_r, "slicerio read", sio_r))
 
     import slicer_scene
@@ -92,7 +81,7 @@ def main() -> int:
     storage = slicer.vtkMRMLSegmentationStorageNode()
     ctx.scene.AddNode(storage)
     storage.SetFileName(str(tmp / "slicer.seg.nrrd"))
-    sl_w = timed(lambda: storage.WriteData(node), args.repeats)
+    sl_w = median_seconds(lambda: storage.WriteData(node), args.repeats)
     rows.append((".seg.nrrd write (2 layers)", ours_w, "Slicer storage node", sl_w))
 
     def slicer_read():
@@ -100,15 +89,15 @@ def main() -> int:
         storage.ReadData(n)
         ctx.scene.RemoveNode(n)
 
-    sl_r = timed(slicer_read, args.repeats)
+    sl_r = median_seconds(slicer_read, args.repeats)
     rows.append((".seg.nrrd read", ours_r, "Slicer storage node", sl_r))
 
     # ---- labelmap -----------------------------------------------------------------------------------------
     import SimpleITK as sitk
 
-    ours_l = timed(lambda: write_labelmap(disjoint, tmp / "labels.nii.gz"), args.repeats)
+    ours_l = median_seconds(lambda: write_labelmap(disjoint, tmp / "labels.nii.gz"), args.repeats)
     labels = Volume(disjoint.to_labelmap()[0], image.ijk_to_ras).to_sitk()
-    itk_l = timed(lambda: sitk.WriteImage(labels, str(tmp / "itk.nii.gz"), True), args.repeats)
+    itk_l = median_seconds(lambda: sitk.WriteImage(labels, str(tmp / "itk.nii.gz"), True), args.repeats)
     rows.append(("labelmap .nii.gz + .csv write", ours_l, "SimpleITK WriteImage", itk_l))
 
     # ---- DICOM SEG ----------------------------------------------------------------------------------------
@@ -122,7 +111,7 @@ def main() -> int:
     dseg = Segmentation.like(source)
     dseg.add_segment(Segment("lesion", "Lesion", (1.0, 0.0, 0.0)), lesion)
     dseg.add_segment(Segment("rim", "Rim", (0.0, 0.0, 1.0)), seg.mask("rim"))
-    ours_d = timed(lambda: write_dicom_seg(dseg, tmp / "ours.dcm", folder), args.repeats)
+    ours_d = median_seconds(lambda: write_dicom_seg(dseg, tmp / "ours.dcm", folder), args.repeats)
     datasets = [pydicom.dcmread(f, stop_before_pixels=True) for f in source.metadata["files"]]
     pixels = np.stack([dseg.mask("lesion"), dseg.mask("rim")], axis=-1).astype(np.uint8)
     from SegAssistLib.io.dicom_seg import _description
@@ -136,7 +125,7 @@ def main() -> int:
             manufacturer="x", manufacturer_model_name="x", software_versions="x", device_serial_number="0",
         ).save_as(str(tmp / "hd.dcm"))
 
-    hd_d = timed(highdicom_only, args.repeats)
+    hd_d = median_seconds(highdicom_only, args.repeats)
     rows.append(("DICOM SEG write (61 slices)", ours_d, "highdicom, datasets loaded", hd_d))
 
     # ---- MRML: one edited slice --------------------------------------------------------------------------
@@ -154,8 +143,8 @@ def main() -> int:
         seg.set_mask("lesion", m)
         slicer.util.updateSegmentBinaryLabelmapFromArray(m.astype(np.uint8), node, "lesion", volume_node)
 
-    ours_m = timed(edit_ours, args.repeats)
-    util_m = timed(edit_util, args.repeats)
+    ours_m = median_seconds(edit_ours, args.repeats)
+    util_m = median_seconds(edit_util, args.repeats)
     rows.append(("MRML: write one edited slice", ours_m, "slicer.util whole segment", util_m))
 
     print(f"lung2 {image.size_ijk}, median of {args.repeats} runs, same process\n")

@@ -38,9 +38,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from benchlib import REPO, SHARED_DATA
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = Path(os.environ.get("SEGASSIST_SHARED_DATA", REPO.parent / "shared" / "data"))
+DATA = SHARED_DATA
 MASK_DIR = Path(os.environ.get("SEGASSIST_BENCH_MASKS", tempfile.gettempdir()))
 
 

@@ -17,25 +17,13 @@ Usage: python Testing/Benchmarks/bench_slicer_workflow.py [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from pathlib import Path
 
 import numpy as np
+from benchlib import REPO, SHARED_DATA, median_seconds
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT.parent / "shared" / "data" / "pyradiomics"
-sys.path.insert(0, str(ROOT / "Testing" / "Python"))
-
-
-def _time(fn, repeats: int) -> float:
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
+DATA = SHARED_DATA / "pyradiomics"
+sys.path.insert(0, str(REPO / "Testing" / "Python"))
 
 
 def main() -> int:
@@ -87,8 +75,8 @@ def main() -> int:
         return eng, seg, sid
 
     ctx.scene.SetUndoOn()
-    rows.append(("prompt on one slice", _time(engine_prompt, args.repeats), _time(workflow_prompt, args.repeats),
-                 _time(peer_prompt, args.repeats)))
+    rows.append(("prompt on one slice", median_seconds(engine_prompt, args.repeats), median_seconds(workflow_prompt, args.repeats),
+                 median_seconds(peer_prompt, args.repeats)))
 
     # -- propagation through the volume -------------------------------------------------------------------
     eng = engine_prompt()
@@ -103,8 +91,8 @@ def main() -> int:
         ctx.scene.SaveStateForUndo()
         slicer.util.updateSegmentBinaryLabelmapFromArray(result.mask.astype(np.uint8), peer_seg, peer_sid, volume_node)
 
-    rows.append(("propagation (cached) + write", _time(lambda: eng.run("s"), args.repeats),
-                 _time(lambda: wf.propagate(volume_node, seg, sid), args.repeats), _time(peer_propagate, args.repeats)))
+    rows.append(("propagation (cached) + write", median_seconds(lambda: eng.run("s"), args.repeats),
+                 median_seconds(lambda: wf.propagate(volume_node, seg, sid), args.repeats), median_seconds(peer_propagate, args.repeats)))
 
     print(f"lung2 CT {image.size_ijk}, classical backend, median of {args.repeats}; seconds")
     print(f"{'step':<30} {'engine':>8} {'workflow':>9} {'peer':>8} {'wf/engine':>10} {'wf/peer':>8}")
