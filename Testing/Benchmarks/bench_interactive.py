@@ -28,7 +28,7 @@ import sys
 import time
 
 import numpy as np
-from benchlib import SHARED_DATA
+from benchlib import SHARED_DATA, load_mni152
 
 from SegAssistLib import simulated_user as su
 from SegAssistLib.backends.classical import ClassicalBackend
@@ -49,21 +49,15 @@ def load_cases(mni_slices: int) -> dict[str, tuple[Volume, np.ndarray, list[int]
             cases[name] = (read_volume(DATA / f"{name}_image.nrrd"), read_volume(DATA / f"{name}_label.nrrd").array > 0, None)
         else:
             print(f"skipping {name}: {DATA} not found", file=sys.stderr)
-    try:
-        from nilearn import datasets
-
-        t1 = datasets.load_mni152_template(resolution=1)
-        brain = datasets.load_mni152_brain_mask(resolution=1)
-        # nibabel affines are RAS already; arrays are (i, j, k) -> (k, j, i).
-        image = Volume(np.ascontiguousarray(np.asarray(t1.get_fdata(), np.float32).transpose(2, 1, 0)), t1.affine,
-                       {"modality": "MR"})
-        gt = np.ascontiguousarray(np.asarray(brain.get_fdata() > 0.5).transpose(2, 1, 0))
-        view = PlaneView(image, "axial")
-        present = [n for n in range(view.n_slices) if view.slice(n, gt).sum() > 2000]
-        picks = [present[int(i)] for i in np.linspace(0, len(present) - 1, mni_slices + 2)[1:-1]]
-        cases["mni152_brain"] = (image, gt, picks)
-    except ImportError:
+    mni = load_mni152()
+    if mni is None:
         print("skipping MNI152: nilearn not installed", file=sys.stderr)
+        return cases
+    image, gt = mni
+    view = PlaneView(image, "axial")
+    present = [n for n in range(view.n_slices) if view.slice(n, gt).sum() > 2000]
+    picks = [present[int(i)] for i in np.linspace(0, len(present) - 1, mni_slices + 2)[1:-1]]
+    cases["mni152_brain"] = (image, gt, picks)
     return cases
 
 

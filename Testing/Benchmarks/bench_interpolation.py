@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import SHARED_DATA
+from benchlib import SHARED_DATA, load_mni152
 
 from SegAssistLib.interpolation import (
     DEFAULT_METHOD,
@@ -43,14 +43,12 @@ def cases(data: Path):
         if path.exists():
             label = read_volume(path)
             yield name, label, label.array > 0, "axial"
-    try:
-        from nilearn.datasets import load_mni152_brain_mask
-    except ImportError:
+    mni = load_mni152()
+    if mni is None:
         print("nilearn not installed: MNI152 cases skipped", file=sys.stderr)
         return
-    img = load_mni152_brain_mask(resolution=1)
-    mask = np.ascontiguousarray(np.transpose(np.asarray(img.get_fdata()) > 0, (2, 1, 0)))
-    geometry = Volume(np.zeros(mask.shape, np.uint8), img.affine)
+    image, mask = mni
+    geometry = Volume(np.zeros(mask.shape, np.uint8), image.ijk_to_ras)
     for plane in ("axial", "coronal", "sagittal"):
         yield "mni152-brain", geometry, mask, plane
 

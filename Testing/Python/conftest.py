@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -64,3 +65,26 @@ def brain1():
 def case_path():
     """Function (name, 'image'|'label') -> path of a pyradiomics case, skipping when absent."""
     return _case
+
+
+def _nifti_to_volume(img, array, metadata=None):
+    """A nibabel image's array (i, j, k) as a (k, j, i) Volume; NIfTI affines are RAS already."""
+    from SegAssistLib.volume import Volume
+
+    return Volume(np.ascontiguousarray(np.asarray(array).transpose(2, 1, 0)), img.affine, metadata or {})
+
+
+@pytest.fixture(scope="session")
+def mni152_brain_mask():
+    """nilearn's MNI152 brain mask (1 mm, shipped with nilearn) as a bool (k, j, i) Volume."""
+    datasets = pytest.importorskip("nilearn.datasets")
+    img = datasets.load_mni152_brain_mask(resolution=1)
+    return _nifti_to_volume(img, img.get_fdata() > 0.5)
+
+
+@pytest.fixture(scope="session")
+def mni152_t1():
+    """nilearn's MNI152 2009 T1 template (1 mm, skull-stripped) as a float32 (k, j, i) Volume."""
+    datasets = pytest.importorskip("nilearn.datasets")
+    img = datasets.load_mni152_template(resolution=1)
+    return _nifti_to_volume(img, np.asarray(img.get_fdata(), np.float32))

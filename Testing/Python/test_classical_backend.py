@@ -232,15 +232,9 @@ def test_unknown_method_is_refused():
 
 # ---- a large, mixed-tissue object (MNI152 whole brain: grey + white matter + CSF) ------------------
 @pytest.fixture(scope="module")
-def mni_brain():
-    datasets = pytest.importorskip("nilearn.datasets")
-    from SegAssistLib.volume import Volume
-
-    t1 = datasets.load_mni152_template(resolution=1)
-    brain = datasets.load_mni152_brain_mask(resolution=1)
-    image = Volume(np.ascontiguousarray(np.asarray(t1.get_fdata(), np.float32).transpose(2, 1, 0)), t1.affine, {})
-    gt = np.ascontiguousarray(np.asarray(brain.get_fdata() > 0.5).transpose(2, 1, 0))
-    return image, gt
+def mni_brain(mni152_t1, mni152_brain_mask):
+    """(T1 template, bool brain mask array)."""
+    return mni152_t1, mni152_brain_mask.array
 
 
 @pytest.mark.parametrize("n", [70, 89])

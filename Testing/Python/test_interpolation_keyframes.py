@@ -31,12 +31,10 @@ def sparse_copy(mask: np.ndarray, view: PlaneView, step: int) -> tuple[np.ndarra
 
 
 @pytest.fixture(scope="module")
-def mni_mask():
+def mni_mask(mni152_brain_mask):
     """nilearn's MNI152 brain mask (1 mm) as (Volume geometry, bool kji mask)."""
-    datasets = pytest.importorskip("nilearn.datasets")
-    img = datasets.load_mni152_brain_mask(resolution=1)
-    mask = np.ascontiguousarray(np.transpose(np.asarray(img.get_fdata()) > 0, (2, 1, 0)))
-    return Volume(np.zeros(mask.shape, np.uint8), img.affine), mask  # NIfTI affines are RAS already
+    mask = mni152_brain_mask.array
+    return Volume(np.zeros(mask.shape, np.uint8), mni152_brain_mask.ijk_to_ras), mask
 
 
 @pytest.mark.parametrize("step, floor", [(2, 0.895), (3, 0.90)])

@@ -11,15 +11,6 @@ from SegAssistLib.backends.classical import ClassicalBackend
 from SegAssistLib.errors import PromptError
 from SegAssistLib.planes import PlaneView
 from SegAssistLib.prompts import slice_prompt_from_ras
-from SegAssistLib.volume import Volume
-
-
-@pytest.fixture(scope="module")
-def mni_mask() -> Volume:
-    """The MNI152 brain mask (nilearn ships it; its affine is already RAS), as a (k, j, i) Volume."""
-    datasets = pytest.importorskip("nilearn.datasets")
-    img = datasets.load_mni152_brain_mask(resolution=1)
-    return Volume(np.ascontiguousarray(np.asarray(img.get_fdata() > 0.5).transpose(2, 1, 0)), img.affine)
 
 
 def _largest(case):
@@ -39,10 +30,10 @@ def test_first_click_is_the_deepest_interior_point(lung2, brain1):
         assert edt[r, c] == edt.max() > 3
 
 
-def test_first_click_on_the_mni_brain(mni_mask):
-    view = PlaneView(mni_mask, "axial")
-    n = su.largest_slice(view, mni_mask.array)
-    gt2d = np.asarray(view.slice(n, mni_mask.array), bool)
+def test_first_click_on_the_mni_brain(mni152_brain_mask):
+    view = PlaneView(mni152_brain_mask, "axial")
+    n = su.largest_slice(view, mni152_brain_mask.array)
+    gt2d = np.asarray(view.slice(n, mni152_brain_mask.array), bool)
     r, c = su.first_click(gt2d)
     # Deep inside a brain-sized object: tens of mm from its edge, near the middle of its extent.
     assert ndimage.distance_transform_edt(gt2d)[r, c] > 30
