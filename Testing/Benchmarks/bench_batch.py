@@ -36,9 +36,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1] / "Python"))
-from benchlib import SHARED_DATA  # noqa: E402
+from benchlib import DATA  # noqa: E402
 
-DATA = SHARED_DATA / "pyradiomics"
+DATA = DATA / "pyradiomics"
 
 
 def build_rows(work: Path, copies: int, names: list[str], ops: tuple[str, ...]) -> list[dict]:

@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from benchlib import SHARED_DATA, median_seconds
+from benchlib import DATA, median_seconds
 
-DATA = SHARED_DATA / "stardist"
+DATA = DATA / "stardist"
 
 
 def main() -> int:

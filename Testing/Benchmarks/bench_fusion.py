@@ -1,4 +1,4 @@
-"""Cross-plane fusion against single planes: Dice and time on lung2 and brain1 (../shared/data).
+"""Cross-plane fusion against single planes: Dice and time on lung2 and brain1 (fetched by Testing/Data/fetch_data.py).
 
 Keyframes are simulated hand-drawn slices taken from the ground truth: every ``--axial-step``-th axial
 slice holding the lesion (plus the last) and every ``--other-step``-th coronal or sagittal slice. Each
@@ -15,9 +15,9 @@ import sys
 import time
 import warnings
 
-from benchlib import SHARED_DATA
+from benchlib import DATA
 
-DATA = SHARED_DATA / "pyradiomics"
+DATA = DATA / "pyradiomics"
 
 
 def main() -> int:

@@ -1,6 +1,6 @@
 """Interactive segmentation with a simulated user: our classical backend against Slicer's own GrowCut.
 
-Cases (real data): pyradiomics lung2 (CT lesion) and brain1 (MR tumour) from ../shared/data, and the
+Cases (real data): pyradiomics lung2 (CT lesion) and brain1 (MR tumour) from the fetched data (Testing/Data/fetch_data.py), and the
 MNI152 2009 T1 template with its brain mask (nilearn). On every axial slice that holds the object (MNI:
 ``--mni-slices`` slices spread over the brain), a simulated user clicks (first click at the object's centre,
 then at the centre of the largest error) up to ``--clicks`` times. Reported per method:
@@ -28,7 +28,7 @@ import sys
 import time
 
 import numpy as np
-from benchlib import SHARED_DATA, load_mni152
+from benchlib import DATA, load_mni152
 
 from SegAssistLib import simulated_user as su
 from SegAssistLib.backends.classical import ClassicalBackend
@@ -36,7 +36,7 @@ from SegAssistLib.planes import PlaneView
 from SegAssistLib.prompts import SlicePrompt
 from SegAssistLib.volume import Volume
 
-DATA = SHARED_DATA / "pyradiomics"
+DATA = DATA / "pyradiomics"
 
 
 def load_cases(mni_slices: int) -> dict[str, tuple[Volume, np.ndarray, list[int] | None]]:

@@ -5,7 +5,7 @@ every k-th occupied slice (k = 2, 3, 5, plus the last) is kept as a keyframe, th
 both methods in this process, and the table reports Dice on the hidden slices, the 95 % Hausdorff distance
 (mm, whole mask) and the best of ``--repeat`` wall times, with our/ITK ratios.
 
-    python Testing/Benchmarks/bench_interpolation.py [--repeat 3] [--data ../shared/data]
+    python Testing/Benchmarks/bench_interpolation.py [--repeat 3] [--data DIR]
 
 ITK's filter is imported and run once before timing (its first call loads the wrapping, ~10 s); both methods
 work on the mask's bounding box (SegAssistLib crops internally, the itk-mci wrapper crops before calling ITK),
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import SHARED_DATA, load_mni152
+from benchlib import DATA, load_mni152
 
 from SegAssistLib.interpolation import (
     DEFAULT_METHOD,
@@ -65,7 +65,7 @@ def timed(fn, repeat: int):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--data", type=Path, default=SHARED_DATA)
+    ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--steps", type=int, nargs="+", default=[2, 3, 5])
     args = ap.parse_args()
 

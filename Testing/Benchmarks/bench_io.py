@@ -6,7 +6,7 @@ script would do with SimpleITK only (GDCM series discovery + ImageSeriesReader +
 Each measurement runs in a fresh process so peak memory (VmHWM) is its own.
 
 Usage: python Testing/Benchmarks/bench_io.py [--slices 300] [--repeats 3] [--keep DIR]
-The series is written from the real lung2 CT (../shared/data), its 61 slices repeated to reach --slices.
+The series is written from the real lung2 CT (fetched by Testing/Data/fetch_data.py), its 61 slices repeated to reach --slices.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import SHARED_DATA
+from benchlib import DATA
 
-LUNG2 = SHARED_DATA / "pyradiomics" / "lung2_image.nrrd"
+LUNG2 = DATA / "pyradiomics" / "lung2_image.nrrd"
 
 
 def _rss_kib(field: str) -> int:

@@ -23,9 +23,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from benchlib import REPO, SHARED_DATA, median_seconds
+from benchlib import REPO, DATA, median_seconds
 
-DATA = SHARED_DATA / "pyradiomics"
+DATA = DATA / "pyradiomics"
 sys.path.insert(0, str(REPO / "Testing" / "Python"))
 
 

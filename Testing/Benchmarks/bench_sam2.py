@@ -38,9 +38,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-from benchlib import REPO, SHARED_DATA
+from benchlib import REPO, DATA
 
-DATA = SHARED_DATA
+DATA = DATA
 MASK_DIR = Path(os.environ.get("SEGASSIST_BENCH_MASKS", tempfile.gettempdir()))
 
 

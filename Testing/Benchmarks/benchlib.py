@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: where the real data is, and how a step is timed.
+"""What the benchmark scripts share: the real data (fetched by ``Testing/Data/fetch_data.py``), and a timer.
 
 The scripts run as ``python Testing/Benchmarks/bench_*.py``, so this folder is on ``sys.path`` and they
 import this module by name.
@@ -6,15 +6,25 @@ import this module by name.
 
 from __future__ import annotations
 
-import os
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Callable
 
 REPO = Path(__file__).resolve().parents[2]
-#: ../shared/data beside the checkout, as the tests find it (SEGASSIST_SHARED_DATA overrides).
-SHARED_DATA = Path(os.environ.get("SEGASSIST_SHARED_DATA", REPO.parent / "shared" / "data"))
+sys.path.insert(0, str(REPO / "Testing" / "Data"))
+import fetch_data  # noqa: E402  (the project's data script)
+
+
+def _fetch_all() -> Path:
+    for name in fetch_data.SOURCES:
+        fetch_data.fetch(name, quiet=False)
+    return fetch_data.cache_root()
+
+
+#: The fetched data root (``pyradiomics/``, ``stardist/``, ``totalsegmentator/``), as the tests use it.
+DATA = _fetch_all()
 
 
 def median_seconds(fn: Callable[[], object], repeats: int) -> float:

@@ -1,9 +1,9 @@
-"""Real batch cases built from ../shared/data for the batch tests and benchmark.
+"""Real batch cases built from the fetched data (Testing/Data/fetch_data.py) for the batch tests and benchmark.
 
 For a pyradiomics case NAME this writes, under a work folder: a keyframe labelmap (the lesion label with
 its inner slices removed) and a Slicer markups file with one positive point at the
 lesion voxel nearest its centroid on the middle lesion slice. The rows use the real image and label files
-from ../shared/data directly.
+from the fetched data (Testing/Data/fetch_data.py) directly.
 """
 
 from __future__ import annotations

@@ -1,48 +1,59 @@
-"""Shared pytest fixtures: the real data in ../shared/data and volumes read from it.
+"""Shared pytest fixtures: the real data fetched by ``Testing/Data/fetch_data.py`` and volumes read from it.
 
-Tests that need ../shared skip with a clear reason when it is absent (a user's machine has none).
-Fixtures for Slicer's real MRML scene live in ``slicer_scene.py`` (loaded below).
+The data comes from the package registries (pinned, hash-checked, cached in ``~/.cache/segassist/data``),
+so a fresh clone runs every test. Missing data is an error, never a skip: a test that cannot get its data
+fails the run. Fixtures for Slicer's real MRML scene live in ``slicer_scene.py`` (loaded below).
 """
 
 from __future__ import annotations
 
-import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = Path(os.environ.get("SEGASSIST_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-PYRADIOMICS = SHARED_DATA / "pyradiomics"
-STARDIST = SHARED_DATA / "stardist"
+sys.path.insert(0, str(REPO_ROOT / "Testing" / "Data"))
+import fetch_data  # noqa: E402  (the project's data script, not an installed package)
 
 pytest_plugins = [p for p in ("slicer_scene",) if (Path(__file__).parent / f"{p}.py").exists()]
 
 
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real test data not found at {path} (tests read ../shared/data beside the repository)")
-    return path
+def _fetched(name: str) -> Path:
+    """The cache folder of a data source, fetched on first use; a failed fetch fails the test."""
+    try:
+        return fetch_data.fetch(name)
+    except fetch_data.FetchError as exc:
+        pytest.fail(f"real test data {name!r} could not be fetched: {exc}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    return _need(SHARED_DATA)
+    """The data cache root, with every source fetched (``pyradiomics/``, ``stardist/``, ``totalsegmentator/``)."""
+    for name in fetch_data.SOURCES:
+        _fetched(name)
+    return fetch_data.cache_root()
 
 
 @pytest.fixture(scope="session")
 def pyradiomics_dir() -> Path:
-    return _need(PYRADIOMICS)
+    return _fetched("pyradiomics")
 
 
 @pytest.fixture(scope="session")
 def stardist_dir() -> Path:
-    return _need(STARDIST)
+    return _fetched("stardist")
+
+
+@pytest.fixture(scope="session")
+def totalsegmentator_dir() -> Path:
+    """TotalSegmentator 2.18.0's test CT/MR cases (model-made labels), see Testing/Data/README.md."""
+    return _fetched("totalsegmentator")
 
 
 def _case(name: str, kind: str) -> Path:
-    return _need(PYRADIOMICS / f"{name}_{kind}.nrrd")
+    return _fetched("pyradiomics") / f"{name}_{kind}.nrrd"
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +74,7 @@ def brain1():
 
 @pytest.fixture(scope="session")
 def case_path():
-    """Function (name, 'image'|'label') -> path of a pyradiomics case, skipping when absent."""
+    """Function (name, 'image'|'label') -> path of a pyradiomics case (fetched on first use)."""
     return _case
 
 

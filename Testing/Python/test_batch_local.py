@@ -1,4 +1,4 @@
-"""Batch runs in local processes on real cases from ../shared/data (brain1, brain2, breast1).
+"""Batch runs in local processes on real cases from the fetched data (Testing/Data/fetch_data.py) (brain1, brain2, breast1).
 
 Outputs are checked against slicerio (the peer .seg.nrrd reader) and against the same operation called
 directly; a corrupt volume fails alone; a second run skips finished cases; manifests are checked.
