@@ -2,7 +2,7 @@
 
 Slicer's scripted-module pattern: :class:`SegAssist` (module metadata), :class:`SegAssistWidget` (the Qt
 panel, loaded from Resources/UI/SegAssist.ui, kept thin), :class:`SegAssistLogic` (no Qt: a subclass of
-:class:`SegAssistLib.slicer_workflow.SegAssistWorkflow`, the Python-console scripting API) and
+:class:`SegAssistLib.slicer.workflow.SegAssistWorkflow`, the Python-console scripting API) and
 :class:`SegAssistTest` (the self-test, the same workflow on sample data).
 
 Heavy packages (torch, sam2, highdicom, slicerio, scikit-image) are imported only when used and installed
@@ -55,7 +55,7 @@ def _ensure_lib_importable():
 
 
 _ensure_lib_importable()
-from SegAssistLib.slicer_workflow import SegAssistWorkflow  # noqa: E402
+from SegAssistLib.slicer.workflow import SegAssistWorkflow  # noqa: E402
 
 
 #
@@ -294,7 +294,7 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def onPropagate(self) -> None:
         """Propagate with a progress bar; UI events are processed between slices so Cancel works."""
-        from SegAssistLib.engine import Cancelled
+        from SegAssistLib.engine.segmentation_engine import Cancelled
 
         p = self._parameterNode
         self._cancelRequested = False
@@ -423,7 +423,7 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 class SegAssistLogic(ScriptedLoadableModuleLogic, SegAssistWorkflow):
     """The scripting API: everything the panel does, on MRML nodes, without Qt.
 
-    All methods come from :class:`SegAssistLib.slicer_workflow.SegAssistWorkflow` (load_volume,
+    All methods come from :class:`SegAssistLib.slicer.workflow.SegAssistWorkflow` (load_volume,
     create_segmentation, add_segment, create_prompt_node, segment_slice, lock_slice, propagate, interpolate,
     export_segmentation, import_segmentation, import_ontology, export_ontology, export_2d_dataset,
     import_2d_dataset, undo); this class adds the parameter node and dependency installation.

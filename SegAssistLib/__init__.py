@@ -8,7 +8,7 @@ Conventions shared by every module (see docs/ARCHITECTURE.md):
 """
 
 from SegAssistLib.errors import SegAssistError
-from SegAssistLib.volume import Volume
+from SegAssistLib.core.volume import Volume
 
 __version__ = "0.1.0"
 
@@ -22,7 +22,7 @@ def __getattr__(name):
 
         return read_volume
     if name == "PlaneView":
-        from SegAssistLib.planes import PlaneView
+        from SegAssistLib.core.planes import PlaneView
 
         return PlaneView
     raise AttributeError(name)

@@ -14,8 +14,8 @@ from typing import Callable, Iterator, Literal
 
 import numpy as np
 
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.prompts import SlicePrompt
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.core.prompts import SlicePrompt
 
 Direction = Literal["forward", "backward", "both"]
 

@@ -8,8 +8,8 @@ from typing import Any
 from SegAssistLib.errors import BackendError
 
 _BUILTIN = {
-    "classical": "SegAssistLib.backends.classical:ClassicalBackend",
-    "sam2": "SegAssistLib.backends.sam2_backend:Sam2Backend",
+    "classical": "SegAssistLib.backends.classical.backend:ClassicalBackend",
+    "sam2": "SegAssistLib.backends.sam2.backend:Sam2Backend",
 }
 
 

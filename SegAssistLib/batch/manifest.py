@@ -121,7 +121,7 @@ def case_from_row(row: Mapping[str, Any], base_dir: Path, output_dir: Path, wher
 
         if v["method"] not in METHODS:
             raise ManifestError(f"{where}: interpolation method {v['method']!r} is not one of {', '.join(METHODS)}.")
-    from SegAssistLib.io.segmentations import segmentation_format
+    from SegAssistLib.io.segmentation_files import segmentation_format
 
     try:
         segmentation_format(v["output"])

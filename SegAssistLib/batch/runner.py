@@ -28,7 +28,7 @@ import numpy as np
 from SegAssistLib.batch.manifest import CaseSpec
 from SegAssistLib.errors import SegAssistError
 from SegAssistLib.io.atomic import atomic_output
-from SegAssistLib.segmentation import Segmentation
+from SegAssistLib.core.segmentation import Segmentation
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
 
@@ -98,7 +98,7 @@ def _temporary_leftovers(case: CaseSpec) -> list[Path]:
     """Temporary files that ``atomic_output`` made for this case's outputs (left by a killed process)."""
     out = Path(case.output)
     names = [out.name, marker_path(out).name]
-    from SegAssistLib.io.segmentations import LABELMAP, segmentation_format
+    from SegAssistLib.io.segmentation_files import LABELMAP, segmentation_format
 
     if segmentation_format(out) == LABELMAP:
         from SegAssistLib.io.labelmap import default_table_path
@@ -114,7 +114,7 @@ def _temporary_leftovers(case: CaseSpec) -> list[Path]:
 def _segment(case: CaseSpec) -> Segmentation:
     from SegAssistLib.io.markups import read_markups
     from SegAssistLib.io.volumes import read_volume
-    from SegAssistLib.segment import segment_from_prompts
+    from SegAssistLib.operations.segment_files import segment_from_prompts
 
     volume = read_volume(case.volume)
     prompts = [p for f in case.prompts for p in read_markups(f)]
@@ -124,7 +124,7 @@ def _segment(case: CaseSpec) -> Segmentation:
 
 def _interpolate(case: CaseSpec) -> Segmentation:
     from SegAssistLib.interpolation import DEFAULT_METHOD, interpolate_labelmap
-    from SegAssistLib.io.segmentations import read_segmentation
+    from SegAssistLib.io.segmentation_files import read_segmentation
     from SegAssistLib.io.volumes import read_volume
 
     volume = read_volume(case.volume)
@@ -139,7 +139,7 @@ def _interpolate(case: CaseSpec) -> Segmentation:
 
 
 def _convert(case: CaseSpec) -> Segmentation:
-    from SegAssistLib.io.segmentations import read_segmentation
+    from SegAssistLib.io.segmentation_files import read_segmentation
 
     return read_segmentation(case.segmentation, reference=case.volume)
 
@@ -174,7 +174,7 @@ def run_case(case: CaseSpec, force: bool = False) -> CaseResult:
         marker_path(case.output).unlink(missing_ok=True)
         seg = OPERATIONS[case.operation](case)
         options = {"reference": case.volume} if case.output.lower().endswith(".dcm") else {}
-        from SegAssistLib.io.segmentations import write_segmentation
+        from SegAssistLib.io.segmentation_files import write_segmentation
 
         written = [str(p) for p in write_segmentation(seg, case.output, **options)]
         result = CaseResult(case.case, case.operation, DONE, time.perf_counter() - start, _voxels(seg), "",

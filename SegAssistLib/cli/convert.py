@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         if convert_datasets.handles(args.input, args.output):
             return convert_datasets.run(args)
 
-    from SegAssistLib.io.segmentations import DICOM_SEG, LABELMAP, read_segmentation, segmentation_format, write_segmentation
+    from SegAssistLib.io.segmentation_files import DICOM_SEG, LABELMAP, read_segmentation, segmentation_format, write_segmentation
 
     in_fmt, out_fmt = segmentation_format(args.input), segmentation_format(args.output)
     # For a DICOM SEG output the reference is the series it refers to; the masks go on that series' grid too.

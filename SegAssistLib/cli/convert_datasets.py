@@ -29,7 +29,7 @@ import argparse
 import json
 from pathlib import Path
 
-from SegAssistLib.datasets2d.instance_linking import DEFAULT_MIN_IOU
+from SegAssistLib.formats.datasets2d.instance_linking import DEFAULT_MIN_IOU
 from SegAssistLib.errors import FormatError, SegAssistError
 
 VOLUME_SEG_SUFFIXES = (".seg.nrrd", ".nrrd", ".nii", ".nii.gz", ".dcm")
@@ -139,34 +139,34 @@ def _ontology(args):
     path = _opt(args, "ontology")
     if not path:
         return None
-    from SegAssistLib.ontology import read_ontology
+    from SegAssistLib.formats.ontology import read_ontology
 
     return read_ontology(path)
 
 
 def read_dataset(args: argparse.Namespace):
     """The input as a Dataset2D (slices of a 3D segmentation when the input is one)."""
-    from SegAssistLib.datasets2d import Dataset2D
+    from SegAssistLib.formats.datasets2d import Dataset2D
 
     kind = input_kind(args.input)
     if kind == "coco":
-        from SegAssistLib.datasets2d.coco_instances import read_coco_instances
+        from SegAssistLib.formats.datasets2d.coco_instances import read_coco_instances
 
         return read_coco_instances(args.input, _opt(args, "images_dir"))
     if kind == "panoptic":
-        from SegAssistLib.datasets2d.panoptic import read_coco_panoptic
+        from SegAssistLib.formats.datasets2d.panoptic import read_coco_panoptic
 
         return read_coco_panoptic(args.input)
     if kind == "label-studio":
-        from SegAssistLib.datasets2d.label_studio_tasks import read_tasks
+        from SegAssistLib.formats.datasets2d.label_studio_tasks import read_tasks
 
         return read_tasks(args.input, _ontology(args), source=_opt(args, "source"))
     if kind == "semantic":
-        from SegAssistLib.datasets2d.semantic import read_semantic
+        from SegAssistLib.formats.datasets2d.semantic import read_semantic
 
         return read_semantic(args.input)
     if kind == "cityscapes":
-        from SegAssistLib.datasets2d.panoptic import read_cityscapes_instance_ids
+        from SegAssistLib.formats.datasets2d.panoptic import read_cityscapes_instance_ids
 
         ontology = _ontology(args)
         if ontology is None:
@@ -175,9 +175,9 @@ def read_dataset(args: argparse.Namespace):
         pngs = sorted(Path(args.input).glob("*_instanceIds.png"))
         return Dataset2D(ontology, [read_cityscapes_instance_ids(p, ontology) for p in pngs])
     if kind == "label-image":
-        from SegAssistLib.datasets2d import dataset_from_instance_labels
-        from SegAssistLib.datasets2d.images import read_image
-        from SegAssistLib.ontology import Ontology, OntologyClass
+        from SegAssistLib.formats.datasets2d import dataset_from_instance_labels
+        from SegAssistLib.formats.datasets2d.images import read_image
+        from SegAssistLib.formats.ontology import Ontology, OntologyClass
 
         labels, _ = read_image(args.input)
         if labels.ndim != 2 or labels.dtype.kind not in "iu":
@@ -195,8 +195,8 @@ def read_dataset(args: argparse.Namespace):
     if not reference:
         raise SegAssistError(f"{args.input}: exporting slices of a 3D segmentation needs the volume it was drawn "
                              "on: --reference VOLUME (file or DICOM folder).")
-    from SegAssistLib.datasets2d.volume_slices import export_slices
-    from SegAssistLib.io.segmentations import read_segmentation
+    from SegAssistLib.formats.datasets2d.volume_slices import export_slices
+    from SegAssistLib.io.segmentation_files import read_segmentation
     from SegAssistLib.io.volumes import read_volume
 
     volume = read_volume(reference)
@@ -222,32 +222,32 @@ def _write_dataset_files(dataset, args: argparse.Namespace) -> list[Path]:
     has_pixels = any(s.image is not None for s in dataset.samples)
     written: list[Path] = []
     if kind == "coco":
-        from SegAssistLib.datasets2d.coco_instances import write_coco_instances
+        from SegAssistLib.formats.datasets2d.coco_instances import write_coco_instances
 
         encoding = _opt(args, "encoding") or ("polygon" if "polygon" in out.name.lower() else "rle")
         written.append(write_coco_instances(dataset, out, encoding, include_stuff=True))
     elif kind == "panoptic":
-        from SegAssistLib.datasets2d.panoptic import write_coco_panoptic
+        from SegAssistLib.formats.datasets2d.panoptic import write_coco_panoptic
 
         written.append(write_coco_panoptic(dataset, out, overlap=_opt(args, "overlap")))
     elif kind == "label-studio":
-        from SegAssistLib.datasets2d.label_studio_tasks import write_tasks
-        from SegAssistLib.ontology.label_studio import write_labeling_config
+        from SegAssistLib.formats.datasets2d.label_studio_tasks import write_tasks
+        from SegAssistLib.formats.ontology.label_studio import write_labeling_config
 
         written.append(write_tasks(dataset, out))
         written.append(write_labeling_config(dataset.ontology, out.with_name(out.stem + "_config.xml")))
     elif kind == "cityscapes":
-        from SegAssistLib.datasets2d.panoptic import write_cityscapes_instance_ids
-        from SegAssistLib.ontology.coco_categories import write_coco_categories
+        from SegAssistLib.formats.datasets2d.panoptic import write_cityscapes_instance_ids
+        from SegAssistLib.formats.ontology.coco_categories import write_coco_categories
 
         written += write_cityscapes_instance_ids(dataset, out, overlap=_opt(args, "overlap"))
         written.append(write_coco_categories(dataset.ontology, out / "classes.json"))
     else:
-        from SegAssistLib.datasets2d.semantic import write_semantic
+        from SegAssistLib.formats.datasets2d.semantic import write_semantic
 
         written += write_semantic(dataset, out)
     if has_pixels:
-        from SegAssistLib.datasets2d.volume_slices import write_images
+        from SegAssistLib.formats.datasets2d.volume_slices import write_images
 
         folder = out / "images" if kind in ("semantic", "cityscapes") else out.with_name(out.stem + "_images")
         written += write_images(dataset, folder)
@@ -255,8 +255,8 @@ def _write_dataset_files(dataset, args: argparse.Namespace) -> list[Path]:
 
 
 def _write_volume(dataset, args) -> list[Path]:
-    from SegAssistLib.datasets2d.volume_slices import import_stack
-    from SegAssistLib.io.segmentations import write_segmentation
+    from SegAssistLib.formats.datasets2d.volume_slices import import_stack
+    from SegAssistLib.io.segmentation_files import write_segmentation
 
     spacing = _opt(args, "spacing")
     if spacing:

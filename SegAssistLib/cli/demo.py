@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from SegAssistLib.demo import SAMPLE_DIR, run_demo
+    from SegAssistLib.operations.demo import SAMPLE_DIR, run_demo
 
     result = run_demo(args.outdir)
     seg = result.segmentation

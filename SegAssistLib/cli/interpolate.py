@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from SegAssistLib.volume import Volume
+from SegAssistLib.core.volume import Volume
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _have_segmentation_io(path: Path) -> None:
     from SegAssistLib.errors import SegAssistError
 
-    if importlib.util.find_spec("SegAssistLib.io.segmentations") is None:
+    if importlib.util.find_spec("SegAssistLib.io.segmentation_files") is None:
         raise SegAssistError(
-            f"{path}: .seg.nrrd needs SegAssistLib.io.segmentations, which this installation lacks; "
+            f"{path}: .seg.nrrd needs SegAssistLib.io.segmentation_files, which this installation lacks; "
             "use a labelmap (.nrrd, .nii.gz) instead."
         )
 
 
 def _labelmap_as_segmentation(labels, geometry):
-    from SegAssistLib.segmentation import Segment, Segmentation
+    from SegAssistLib.core.segmentation import Segment, Segmentation
 
     seg = Segmentation.like(geometry)
     for value in np.unique(labels[labels != 0]).tolist():
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if seg_in:
-            from SegAssistLib.io.segmentations import read_segmentation
+            from SegAssistLib.io.segmentation_files import read_segmentation
 
             seg = read_segmentation(src)
             if reference is not None:
@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         where = f"{src} does not lie on {args.volume}" if "resample" in str(exc) and args.volume else str(src)
         raise type(exc)(f"{where}: {exc}") from None
     if seg_out:
-        from SegAssistLib.io.segmentations import write_segmentation
+        from SegAssistLib.io.segmentation_files import write_segmentation
 
         write_segmentation(seg, out)
     elif seg_in:

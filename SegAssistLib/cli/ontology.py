@@ -16,7 +16,7 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from SegAssistLib.ontology import FORMATS
+    from SegAssistLib.formats.ontology import FORMATS
 
     p = sub.add_parser("ontology", help="show or convert label ontologies (Slicer, COCO, Label Studio, Encord, CVAT)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,11 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from SegAssistLib.ontology import read_ontology, write_ontology
+    from SegAssistLib.formats.ontology import read_ontology, write_ontology
 
     if args.action == "from-segmentation":
-        from SegAssistLib.io.segmentations import read_segmentation
-        from SegAssistLib.ontology import ontology_from_segmentation
+        from SegAssistLib.io.segmentation_files import read_segmentation
+        from SegAssistLib.formats.ontology import ontology_from_segmentation
 
         onto = ontology_from_segmentation(read_segmentation(args.input), args.kind)
         write_ontology(onto, args.output, args.to_format)
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         import json
 
-        from SegAssistLib.ontology.coco_categories import ontology_to_categories
+        from SegAssistLib.formats.ontology.coco_categories import ontology_to_categories
 
         print(json.dumps(ontology_to_categories(onto), indent=2))
         return 0

@@ -33,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from SegAssistLib.io.markups import read_markups
-    from SegAssistLib.io.segmentations import write_segmentation
+    from SegAssistLib.io.segmentation_files import write_segmentation
     from SegAssistLib.io.volumes import read_volume
-    from SegAssistLib.segment import segment_from_prompts
+    from SegAssistLib.operations.segment_files import segment_from_prompts
 
     volume = read_volume(args.volume, args.series)
     prompts = [p for f in args.prompts for p in read_markups(f)]
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{s.name}: {int(seg.mask(s.id).sum())} voxels")
     print("wrote " + ", ".join(str(w) for w in written))
     if args.qc:
-        from SegAssistLib.qc import confidence_plot, montage
+        from SegAssistLib.evaluation.qc import confidence_plot, montage
 
         qc = Path(args.qc)
         for s in seg:

@@ -1,11 +1,11 @@
 """Keyframe interpolation: fill the slices between drawn slices of a segment, on any plane.
 
 ``interpolate_keyframes`` handles one bool mask, ``interpolate_labelmap`` a labelmap with segments 1..N kept
-disjoint. See :mod:`~SegAssistLib.interpolation.keyframes` for the rules, :mod:`.shape_based` and
-:mod:`.correspondence` for the algorithm; scores live in :mod:`SegAssistLib.metrics`.
+disjoint. See :mod:`~SegAssistLib.interpolation.interpolate` for the rules, :mod:`.shape_based` and
+:mod:`.correspondence` for the algorithm; scores live in :mod:`SegAssistLib.evaluation.metrics`.
 """
 
-from SegAssistLib.interpolation.keyframes import (
+from SegAssistLib.interpolation.interpolate import (
     DEFAULT_METHOD,
     METHODS,
     InterpolationError,

@@ -19,8 +19,8 @@ import numpy as np
 from SegAssistLib.errors import FormatError, GeometryError, SegAssistError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
-from SegAssistLib.segmentation import DEFAULT_TERMINOLOGY, Code, Segment, Segmentation, Terminology
-from SegAssistLib.volume import LPS_TO_RAS, Volume, ijk_to_ras_matrix
+from SegAssistLib.core.segmentation import DEFAULT_TERMINOLOGY, Code, Segment, Segmentation, Terminology
+from SegAssistLib.core.volume import LPS_TO_RAS, Volume, ijk_to_ras_matrix
 
 #: DICOM SOP class of Segmentation Storage.
 SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.4"

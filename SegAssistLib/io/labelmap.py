@@ -20,8 +20,8 @@ import numpy as np
 from SegAssistLib.errors import FormatError, SegAssistError
 from SegAssistLib.io.atomic import atomic_group, atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
-from SegAssistLib.segmentation import Segment, Segmentation, Terminology
-from SegAssistLib.volume import Volume
+from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
+from SegAssistLib.core.volume import Volume
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def write_color_table(entries: list[ColorEntry], path: str | os.PathLike) -> Pat
 
 
 def _write_table(entries: list[ColorEntry], tmp: Path, suffix: str) -> None:
-    from SegAssistLib.ontology.slicer_colortable import ColorTableRow, format_colortable
+    from SegAssistLib.formats.ontology.slicer_colortable import ColorTableRow, format_colortable
 
     rows = [ColorTableRow(0, "Background", (0, 0, 0), 0)] + [
         ColorTableRow(e.label, e.name or f"Label_{e.label}", tuple(_byte(c) for c in e.color), 255, e.terminology)
@@ -93,7 +93,7 @@ def _write_table(entries: list[ColorEntry], tmp: Path, suffix: str) -> None:
 
 def read_color_table(path: str | os.PathLike) -> dict[int, ColorEntry]:
     """Read a Slicer ``.ctbl`` or ``.csv`` colour table into {label: entry}."""
-    from SegAssistLib.ontology.slicer_colortable import parse_colortable
+    from SegAssistLib.formats.ontology.slicer_colortable import parse_colortable
 
     p = Path(path)
     if not p.is_file():

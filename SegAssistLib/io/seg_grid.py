@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from SegAssistLib.volume import Volume, resample_to_reference
+from SegAssistLib.core.volume import Volume, resample_to_reference
 
 
 def integer_offset(src_ijk_to_ras: np.ndarray, ref_ijk_to_ras: np.ndarray, tol: float = 1e-3) -> np.ndarray | None:

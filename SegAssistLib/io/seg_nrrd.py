@@ -1,4 +1,4 @@
-"""Slicer ``.seg.nrrd`` files: read and write a :class:`~SegAssistLib.segmentation.Segmentation` with segment
+"""Slicer ``.seg.nrrd`` files: read and write a :class:`~SegAssistLib.core.segmentation.Segmentation` with segment
 ids, names, colours, terminology, free attributes (Slicer's segment tags) and overlapping segments (layers).
 
 slicerio does the NRRD header work (Slicer's ``Segment{N}_*`` fields); this module converts between its
@@ -19,8 +19,8 @@ import numpy as np
 from SegAssistLib.errors import FormatError, SegAssistError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
-from SegAssistLib.segmentation import Segment, Segmentation, Terminology
-from SegAssistLib.volume import LPS_TO_RAS, Volume
+from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
+from SegAssistLib.core.volume import LPS_TO_RAS, Volume
 
 #: Slicer tag that holds a segment's terminology entry.
 TERMINOLOGY_TAG = "TerminologyEntry"

@@ -14,7 +14,7 @@ import numpy as np
 
 from SegAssistLib.errors import VolumeReadError
 from SegAssistLib.io.atomic import atomic_output
-from SegAssistLib.volume import LPS_TO_RAS, Volume, ijk_to_ras_matrix
+from SegAssistLib.core.volume import LPS_TO_RAS, Volume, ijk_to_ras_matrix
 
 #: File name endings read by SimpleITK's ImageFileReader.
 ITK_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd", ".hdr", ".img")

@@ -30,11 +30,11 @@ def main() -> int:
     from panopticapi import utils as pan_utils
     from pycocotools import mask as M
 
-    from SegAssistLib.datasets2d import dataset_from_instance_labels
-    from SegAssistLib.datasets2d.coco_instances import write_coco_instances
-    from SegAssistLib.datasets2d.label_studio_tasks import decode_brush_rle, encode_brush_rle
-    from SegAssistLib.datasets2d.panoptic import id2rgb, rgb2id
-    from SegAssistLib.ontology import Ontology, OntologyClass
+    from SegAssistLib.formats.datasets2d import dataset_from_instance_labels
+    from SegAssistLib.formats.datasets2d.coco_instances import write_coco_instances
+    from SegAssistLib.formats.datasets2d.label_studio_tasks import decode_brush_rle, encode_brush_rle
+    from SegAssistLib.formats.datasets2d.panoptic import id2rgb, rgb2id
+    from SegAssistLib.formats.ontology import Ontology, OntologyClass
 
     labels = tifffile.imread(DATA / "mask2d.tif")
     masks = [labels == 0] + [labels == v for v in np.unique(labels)[1:]]

@@ -21,10 +21,10 @@ DATA = DATA / "pyradiomics"
 
 
 def main() -> int:
-    from SegAssistLib.engine import SegmentationEngine
+    from SegAssistLib.engine.segmentation_engine import SegmentationEngine
     from SegAssistLib.io.volumes import read_volume
-    from SegAssistLib.metrics import dice
-    from SegAssistLib.simulated_user import keyframes
+    from SegAssistLib.evaluation.metrics import dice
+    from SegAssistLib.evaluation.simulated_user import keyframes
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backend", default="classical")

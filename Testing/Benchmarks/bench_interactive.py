@@ -30,11 +30,11 @@ import time
 import numpy as np
 from benchlib import DATA, load_mni152
 
-from SegAssistLib import simulated_user as su
-from SegAssistLib.backends.classical import ClassicalBackend
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.prompts import SlicePrompt
-from SegAssistLib.volume import Volume
+from SegAssistLib.evaluation import simulated_user as su
+from SegAssistLib.backends.classical.backend import ClassicalBackend
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.core.prompts import SlicePrompt
+from SegAssistLib.core.volume import Volume
 
 DATA = DATA / "pyradiomics"
 
@@ -62,7 +62,7 @@ def load_cases(mni_slices: int) -> dict[str, tuple[Volume, np.ndarray, list[int]
 
 
 def make_backends(methods: list[str], sam2_checkpoint: str | None, seed_options: list[str] = ()):
-    from SegAssistLib.backends.classical_seeds import SeedOptions
+    from SegAssistLib.backends.classical.seeds import SeedOptions
 
     opts = SeedOptions(**{k: float(v) for k, v in (o.split("=", 1) for o in seed_options)})
     backends = {m: ClassicalBackend(m, opts) for m in methods}

@@ -31,10 +31,10 @@ from SegAssistLib.interpolation import (
 )
 from SegAssistLib.interpolation.itk_mci import morphological_contour_interpolation
 from SegAssistLib.io.volumes import read_volume
-from SegAssistLib.metrics import dice, hausdorff95
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.simulated_user import sparse_keyframes
-from SegAssistLib.volume import Volume
+from SegAssistLib.evaluation.metrics import dice, hausdorff95
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.evaluation.simulated_user import sparse_keyframes
+from SegAssistLib.core.volume import Volume
 
 
 def cases(data: Path):

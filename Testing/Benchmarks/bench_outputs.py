@@ -43,8 +43,8 @@ def main() -> int:
     from SegAssistLib.io.labelmap import write_labelmap
     from SegAssistLib.io.seg_nrrd import read_seg_nrrd, to_slicerio, write_seg_nrrd
     from SegAssistLib.io.volumes import read_volume, write_dicom_series
-    from SegAssistLib.segmentation import Segment, Segmentation
-    from SegAssistLib.volume import Volume
+    from SegAssistLib.core.segmentation import Segment, Segmentation
+    from SegAssistLib.core.volume import Volume
 
     image, label = read_volume(DATA / "lung2_image.nrrd"), read_volume(DATA / "lung2_label.nrrd")
     lesion = label.array > 0
@@ -70,7 +70,7 @@ def main() -> int:
 
     import slicer_scene
 
-    from SegAssistLib.slicer_mrml import write_segmentation_to_node
+    from SegAssistLib.slicer.nodes import write_segmentation_to_node
 
     ctx = slicer_scene._build()
     import slicer

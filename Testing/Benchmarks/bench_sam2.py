@@ -55,7 +55,7 @@ def read_nrrd(path: Path):
     except ImportError:
         import nrrd
 
-        from SegAssistLib.volume import LPS_TO_RAS, Volume
+        from SegAssistLib.core.volume import LPS_TO_RAS, Volume
 
         data, header = nrrd.read(str(path), index_order="C")
         assert header["space"] == "left-posterior-superior", header["space"]
@@ -70,7 +70,7 @@ def read_nrrd(path: Path):
 
 def make_volume(n_slices: int):
     """lung2 with its slices mirrored back and forth to ``n_slices`` (same geometry, real CT content)."""
-    from SegAssistLib.volume import Volume
+    from SegAssistLib.core.volume import Volume
 
     image = read_nrrd(DATA / "pyradiomics" / "lung2_image.nrrd")
     a = image.array
@@ -131,10 +131,10 @@ def worker(route: str, n: int, image_size: int, precision: str, device: str, max
     import torch
 
     from SegAssistLib.backends.sam2.quiet import no_sam2_progress_bars
-    from SegAssistLib.backends.sam2_backend import Sam2Backend
-    from SegAssistLib.planes import PlaneView
-    from SegAssistLib.prompts import SlicePrompt
-    from SegAssistLib.windowing import default_window
+    from SegAssistLib.backends.sam2.backend import Sam2Backend
+    from SegAssistLib.core.planes import PlaneView
+    from SegAssistLib.core.prompts import SlicePrompt
+    from SegAssistLib.core.windowing import default_window
 
     torch.manual_seed(0)
     volume, (jc, ic) = make_volume(n)
@@ -151,7 +151,7 @@ def worker(route: str, n: int, image_size: int, precision: str, device: str, max
         from sam2.build_sam import build_sam2_video_predictor
 
         from SegAssistLib.backends.sam2.checkpoints import get_model
-        from SegAssistLib.backends.sam2_backend import (
+        from SegAssistLib.backends.sam2.backend import (
             _sam2_hydra,
             choose_device,
             choose_precision,

@@ -34,11 +34,11 @@ def main() -> int:
     import slicer
     from slicer_scene import _build
 
-    from SegAssistLib.engine import SegmentationEngine
+    from SegAssistLib.engine.segmentation_engine import SegmentationEngine
     from SegAssistLib.io.volumes import read_volume
-    from SegAssistLib.planes import PlaneView
-    from SegAssistLib.simulated_user import first_click, largest_slice
-    from SegAssistLib.slicer_workflow import SegAssistWorkflow
+    from SegAssistLib.core.planes import PlaneView
+    from SegAssistLib.evaluation.simulated_user import first_click, largest_slice
+    from SegAssistLib.slicer.workflow import SegAssistWorkflow
 
     ctx = _build()
     image = read_volume(DATA / "lung2_image.nrrd")

@@ -46,7 +46,7 @@ def load_mni152():
         return None
     import numpy as np
 
-    from SegAssistLib.volume import Volume
+    from SegAssistLib.core.volume import Volume
 
     t1 = datasets.load_mni152_template(resolution=1)
     brain = datasets.load_mni152_brain_mask(resolution=1)

@@ -80,7 +80,7 @@ def case_path():
 
 def _nifti_to_volume(img, array, metadata=None):
     """A nibabel image's array (i, j, k) as a (k, j, i) Volume; NIfTI affines are RAS already."""
-    from SegAssistLib.volume import Volume
+    from SegAssistLib.core.volume import Volume
 
     return Volume(np.ascontiguousarray(np.asarray(array).transpose(2, 1, 0)), img.affine, metadata or {})
 

@@ -42,7 +42,7 @@ class MRMLContext:
     # ---- helpers other tests reuse ---------------------------------------------------------------------
     def add_volume(self, volume: Any, name: str = "Volume") -> Any:
         """A ``vtkMRMLScalarVolumeNode`` holding ``volume`` (a SegAssist Volume)."""
-        from SegAssistLib.slicer_mrml import volume_node_from_volume
+        from SegAssistLib.slicer.nodes import volume_node_from_volume
 
         return volume_node_from_volume(self.scene, volume, name)
 

@@ -49,7 +49,7 @@ def test_cluster_runs_real_cases_and_a_corrupt_one_fails_alone(cluster, pyradiom
         direct = run_case(cases_from_rows([row], output_dir=tmp_path / "direct")[0])
         assert summary[row["case"]].status == DONE
         assert summary[row["case"]].voxels == direct.voxels > 0
-        from SegAssistLib.io.segmentations import read_segmentation
+        from SegAssistLib.io.segmentation_files import read_segmentation
 
         a = read_segmentation(summary[row["case"]].outputs[0])
         b = read_segmentation(direct.outputs[0])
@@ -89,7 +89,7 @@ def test_worker_killed_mid_case_is_retried_without_half_written_output(cluster, 
     assert int(res.worker.rsplit(":", 1)[1]) != killed["pid"]  # finished by another (or restarted) worker
     assert summary.ok and all(r.status == DONE for r in summary)
     out = out_dir / "lung2_interpolated.seg.nrrd"
-    from SegAssistLib.io.segmentations import read_segmentation
+    from SegAssistLib.io.segmentation_files import read_segmentation
     from SegAssistLib.io.volumes import read_volume
 
     got = read_segmentation(out)

@@ -24,7 +24,7 @@ from SegAssistLib.batch import (
     run_batch,
     run_case,
 )
-from SegAssistLib.io.segmentations import read_segmentation
+from SegAssistLib.io.segmentation_files import read_segmentation
 from SegAssistLib.io.volumes import read_volume
 
 NAMES = ("brain1", "brain2", "breast1")
@@ -59,7 +59,7 @@ def _union(seg) -> np.ndarray:
 def test_every_real_case_done_and_equal_to_direct_call(batch_run, pyradiomics_dir):
     from SegAssistLib.interpolation import interpolate_labelmap
     from SegAssistLib.io.markups import read_markups
-    from SegAssistLib.segment import segment_from_prompts
+    from SegAssistLib.operations.segment_files import segment_from_prompts
 
     work, rows, summary, seen = batch_run
     assert sorted(r.case for r in seen) == sorted(r["case"] for r in rows)  # progress saw every case once

@@ -14,7 +14,7 @@ from SegAssistLib.batch import DONE, default_workers, run_batch
 from SegAssistLib.batch.executor import worker_threads
 from SegAssistLib.batch.threads import THREAD_ENV, limit_worker_threads, thread_report
 from SegAssistLib.errors import SegAssistError
-from SegAssistLib.io.segmentations import read_segmentation
+from SegAssistLib.io.segmentation_files import read_segmentation
 
 
 def _report_after_loading_case_libraries() -> tuple[dict, dict]:

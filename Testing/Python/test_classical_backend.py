@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from SegAssistLib.backends import get_backend
-from SegAssistLib.backends.classical import ClassicalBackend
+from SegAssistLib.backends.classical.backend import ClassicalBackend
 from SegAssistLib.errors import PromptError
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.prompts import SlicePrompt, slice_prompt_from_ras
-from SegAssistLib import simulated_user as su
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.core.prompts import SlicePrompt, slice_prompt_from_ras
+from SegAssistLib.evaluation import simulated_user as su
 
 
 def _case(case):
@@ -265,8 +265,8 @@ def test_a_box_around_the_whole_brain_gives_the_brain(n, mni_brain):
 
 def test_downsampled_solve_keeps_a_one_pixel_seed(lung2):
     """A whole-slice ROI is solved at reduced resolution; a tiny background seed must still count."""
-    from SegAssistLib.backends.classical import MAX_SOLVE_PIXELS, _solve_limited
-    from SegAssistLib.backends.classical_methods import BACKGROUND, OBJECT, watershed
+    from SegAssistLib.backends.classical.backend import MAX_SOLVE_PIXELS, _solve_limited
+    from SegAssistLib.backends.classical.methods import BACKGROUND, OBJECT, watershed
 
     view, _, n, gt2d = _case(lung2)
     image = np.asarray(view.slice(n), np.float32)
@@ -285,7 +285,7 @@ def test_first_click_in_textured_tumour_is_not_swamped(brain1):
     least ``first_seed_mm`` wide, so watershed beats Slicer's GrowCut on the same seeds (Dice@1) and does
     better than with the old few-pixel seed (``first_seed_mm=0``), which lost to GrowCut."""
     pytest.importorskip("slicer")
-    from SegAssistLib.backends.classical_seeds import SeedOptions
+    from SegAssistLib.backends.classical.seeds import SeedOptions
 
     image, label = brain1
     gt = label.array > 0

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from SegAssistLib.datasets2d import Region2D, dataset_from_instance_labels
-from SegAssistLib.datasets2d.coco_instances import read_coco_instances, write_coco_instances
-from SegAssistLib.datasets2d.panoptic import (
+from SegAssistLib.formats.datasets2d import Region2D, dataset_from_instance_labels
+from SegAssistLib.formats.datasets2d.coco_instances import read_coco_instances, write_coco_instances
+from SegAssistLib.formats.datasets2d.panoptic import (
     read_cityscapes_instance_ids, read_coco_panoptic, write_cityscapes_instance_ids, write_coco_panoptic,
 )
 from SegAssistLib.errors import FormatError
-from SegAssistLib.ontology import Ontology, OntologyClass
+from SegAssistLib.formats.ontology import Ontology, OntologyClass
 
 BACKGROUND, NUCLEUS = 1, 2
 
@@ -91,7 +91,7 @@ def test_coco_instance_export_scores_ap_1(encoding, dataset, nuclei, tmp_path):
     # Perturbed copy: every nucleus grown by one pixel ring -> IoU drops under the strict thresholds.
     from scipy import ndimage
 
-    from SegAssistLib.datasets2d.coco_instances import mask_to_rle
+    from SegAssistLib.formats.datasets2d.coco_instances import mask_to_rle
 
     grown = [{"image_id": 1, "category_id": NUCLEUS, "score": 1.0,
               "segmentation": mask_to_rle(ndimage.binary_dilation(labels == v, iterations=2))}
@@ -244,7 +244,7 @@ def test_a_failed_rewrite_leaves_the_previous_dataset_whole(dataset, tmp_path, m
     """The PNGs and the JSON of a panoptic (or semantic) dataset land together: when the last file cannot be
     written (a full disk, simulated by a failing JSON writer), the PNGs written before it do not replace the
     previous ones, and no temporary file is left."""
-    from SegAssistLib.datasets2d import panoptic, semantic
+    from SegAssistLib.formats.datasets2d import panoptic, semantic
 
     write_coco_panoptic(dataset, tmp_path / "p.json")
     semantic.write_semantic(dataset, tmp_path / "sem")

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from SegAssistLib.datasets2d import Dataset2D, Region2D, Sample2D
-from SegAssistLib.datasets2d.coco_instances import read_coco_instances, write_coco_instances
-from SegAssistLib.datasets2d.instance_linking import iou_matrix, link_slices
-from SegAssistLib.datasets2d.volume_slices import import_stack
-from SegAssistLib.ontology import Ontology, OntologyClass
+from SegAssistLib.formats.datasets2d import Dataset2D, Region2D, Sample2D
+from SegAssistLib.formats.datasets2d.coco_instances import read_coco_instances, write_coco_instances
+from SegAssistLib.formats.datasets2d.instance_linking import iou_matrix, link_slices
+from SegAssistLib.formats.datasets2d.volume_slices import import_stack
+from SegAssistLib.formats.ontology import Ontology, OntologyClass
 
 NUCLEUS = 1
 DEPTH = 5  # slices per nucleus stack: erosion by 2, 1, 0, 1, 2 pixels

@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 
-from SegAssistLib.datasets2d import dataset_from_instance_labels
-from SegAssistLib.datasets2d.label_studio_tasks import (
+from SegAssistLib.formats.datasets2d import dataset_from_instance_labels
+from SegAssistLib.formats.datasets2d.label_studio_tasks import (
     decode_brush_rle, decode_rle_values, encode_brush_rle, read_tasks, write_tasks,
 )
 from SegAssistLib.errors import FormatError
-from SegAssistLib.ontology import Ontology, OntologyClass
-from SegAssistLib.ontology.label_studio import labeling_config, parse_labeling_config
+from SegAssistLib.formats.ontology import Ontology, OntologyClass
+from SegAssistLib.formats.ontology.label_studio import labeling_config, parse_labeling_config
 
 brush = pytest.importorskip("label_studio_converter.brush")
 

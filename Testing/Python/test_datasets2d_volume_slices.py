@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from SegAssistLib.datasets2d.coco_instances import read_coco_instances, write_coco_instances
-from SegAssistLib.datasets2d.images import read_image, write_image
-from SegAssistLib.datasets2d.panoptic import read_coco_panoptic, write_coco_panoptic
-from SegAssistLib.datasets2d.semantic import read_semantic, write_semantic
-from SegAssistLib.datasets2d.volume_slices import export_slices, import_stack, write_images
+from SegAssistLib.formats.datasets2d.coco_instances import read_coco_instances, write_coco_instances
+from SegAssistLib.formats.datasets2d.images import read_image, write_image
+from SegAssistLib.formats.datasets2d.panoptic import read_coco_panoptic, write_coco_panoptic
+from SegAssistLib.formats.datasets2d.semantic import read_semantic, write_semantic
+from SegAssistLib.formats.datasets2d.volume_slices import export_slices, import_stack, write_images
 from SegAssistLib.errors import FormatError, GeometryError
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.segmentation import Segment, Segmentation
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.core.segmentation import Segment, Segmentation
 
 
 def _segmentation(image, label, name="lesion"):
@@ -70,8 +70,8 @@ def test_stack_of_pngs_imports_with_default_geometry(stardist_dir, tmp_path):
     import tifffile
 
     labels = tifffile.imread(stardist_dir / "mask2d.tif")
-    from SegAssistLib.datasets2d import dataset_from_instance_labels
-    from SegAssistLib.ontology import Ontology, OntologyClass
+    from SegAssistLib.formats.datasets2d import dataset_from_instance_labels
+    from SegAssistLib.formats.ontology import Ontology, OntologyClass
 
     onto = Ontology([OntologyClass("nucleus", (255, 0, 0), "thing", 1)])
     a = dataset_from_instance_labels(labels, onto, "nucleus", name="a.png")
@@ -116,8 +116,8 @@ def test_semantic_png_unknown_class_is_named(stardist_dir, tmp_path):
 
     import tifffile
 
-    from SegAssistLib.datasets2d import dataset_from_instance_labels
-    from SegAssistLib.ontology import Ontology, OntologyClass
+    from SegAssistLib.formats.datasets2d import dataset_from_instance_labels
+    from SegAssistLib.formats.ontology import Ontology, OntologyClass
 
     labels = tifffile.imread(stardist_dir / "mask2d.tif")
     onto = Ontology([OntologyClass("background", (0, 0, 0), "stuff", 1),

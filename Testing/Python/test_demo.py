@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from SegAssistLib.cli.main import main
-from SegAssistLib.demo import SAMPLE_DIR, load_prompts, run_demo
+from SegAssistLib.operations.demo import SAMPLE_DIR, load_prompts, run_demo
 from SegAssistLib.errors import FormatError, PromptError
 from SegAssistLib.io.volumes import read_volume
-from SegAssistLib.simulated_user import dice
-from SegAssistLib.volume import LPS_TO_RAS
+from SegAssistLib.evaluation.simulated_user import dice
+from SegAssistLib.core.volume import LPS_TO_RAS
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from SegAssistLib.engine import Cancelled, SegmentationEngine
+from SegAssistLib.engine.segmentation_engine import Cancelled, SegmentationEngine
 from SegAssistLib.errors import PromptError
-from SegAssistLib.metrics import dice
-from SegAssistLib.simulated_user import keyframes
+from SegAssistLib.evaluation.metrics import dice
+from SegAssistLib.evaluation.simulated_user import keyframes
 
 
 def occupied(view, mask):

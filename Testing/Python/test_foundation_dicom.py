@@ -145,7 +145,7 @@ def test_truncated_nrrd(tmp_path, case_path):
 def test_spacing_tag_true_after_gdcm_has_read(lung2_series, tmp_path):
     vol, folder = lung2_series
     read_volume(folder)  # GDCM now holds state that made later writes claim 1 mm between slices
-    from SegAssistLib.volume import Volume
+    from SegAssistLib.core.volume import Volume
 
     crop = Volume(np.ascontiguousarray(vol.array[:4, :32, :32]), vol.ijk_to_ras)
     paths = write_dicom_series(crop, tmp_path / "again")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.volume import Volume, ijk_to_ras_matrix
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.core.volume import Volume, ijk_to_ras_matrix
 
 # DICOMOrient codes (letters = where x, y, z point) that put Slicer's display orientation in (z, y, x):
 # rows = y, cols = x. Axial: cols->L, rows->P; coronal: cols->L, rows->I; sagittal: cols->P, rows->I.

@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from SegAssistLib.io.volumes import read_volume, write_volume
-from SegAssistLib.volume import Volume, resample_to_reference, resample_to_spacing
+from SegAssistLib.core.volume import Volume, resample_to_reference, resample_to_spacing
 
 CASES = ["lung1", "lung2", "brain1", "brain2", "breast1"]
 

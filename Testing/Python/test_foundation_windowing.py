@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from SegAssistLib.windowing import CT_PRESETS, auto_window, get_window
+from SegAssistLib.core.windowing import CT_PRESETS, auto_window, get_window
 
 
 def test_ct_presets_on_lung2(lung2):

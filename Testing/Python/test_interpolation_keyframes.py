@@ -19,10 +19,10 @@ from SegAssistLib.interpolation import (
     interpolate_keyframes,
     interpolate_labelmap,
 )
-from SegAssistLib.metrics import dice, hausdorff95
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.simulated_user import sparse_keyframes
-from SegAssistLib.volume import Volume
+from SegAssistLib.evaluation.metrics import dice, hausdorff95
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.evaluation.simulated_user import sparse_keyframes
+from SegAssistLib.core.volume import Volume
 
 
 def sparse_copy(mask: np.ndarray, view: PlaneView, step: int) -> tuple[np.ndarray, list[int], np.ndarray]:

@@ -22,9 +22,9 @@ from SegAssistLib.interpolation.correspondence import (
     match_regions,
     region_tracks,
 )
-from SegAssistLib.metrics import dice
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.simulated_user import sparse_keyframes
+from SegAssistLib.evaluation.metrics import dice
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.evaluation.simulated_user import sparse_keyframes
 
 
 def keep_every(mask: np.ndarray, view: PlaneView, step: int):

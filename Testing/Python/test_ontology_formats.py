@@ -8,11 +8,11 @@ import json
 import pytest
 
 from SegAssistLib.errors import FormatError
-from SegAssistLib.ontology import (
+from SegAssistLib.formats.ontology import (
     FORMATS, Ontology, OntologyClass, class_to_segment, ontology_from_segmentation, read_ontology,
     segment_to_class, write_ontology,
 )
-from SegAssistLib.segmentation import Code, Segmentation, Terminology
+from SegAssistLib.core.segmentation import Code, Segmentation, Terminology
 
 SUFFIX = {"slicer-ctbl": "ctbl", "slicer-csv": "csv", "slicer-terminology": "json", "coco": "json",
           "label-studio": "xml", "encord": "json", "cvat": "json"}

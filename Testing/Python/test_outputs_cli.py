@@ -8,10 +8,10 @@ import pytest
 
 from SegAssistLib.cli.main import main
 from SegAssistLib.io.seg_nrrd import read_seg_nrrd, write_seg_nrrd
-from SegAssistLib.io.segmentations import read_segmentation
+from SegAssistLib.io.segmentation_files import read_segmentation
 from SegAssistLib.io.volumes import read_volume, write_dicom_series
-from SegAssistLib.segmentation import Code, Segment, Segmentation, Terminology
-from SegAssistLib.volume import Volume
+from SegAssistLib.core.segmentation import Code, Segment, Segmentation, Terminology
+from SegAssistLib.core.volume import Volume
 
 MASS = Terminology(Code("SCT", "49755003", "Morphologically Altered Structure"), Code("SCT", "4147007", "Mass"))
 

@@ -12,8 +12,8 @@ import pytest
 from SegAssistLib.errors import FormatError, GeometryError, SegAssistError
 from SegAssistLib.io.dicom_seg import read_dicom_seg, write_dicom_seg
 from SegAssistLib.io.volumes import read_volume, write_dicom_series
-from SegAssistLib.segmentation import DEFAULT_TERMINOLOGY, Code, Segment, Segmentation, Terminology
-from SegAssistLib.volume import LPS_TO_RAS, Volume
+from SegAssistLib.core.segmentation import DEFAULT_TERMINOLOGY, Code, Segment, Segmentation, Terminology
+from SegAssistLib.core.volume import LPS_TO_RAS, Volume
 
 NODULE = Terminology(Code("SCT", "49755003", "Morphologically Altered Structure"), Code("SCT", "27925004", "Nodule"),
                      type_modifier=Code("SCT", "255604002", "Mild"),

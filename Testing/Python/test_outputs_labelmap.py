@@ -11,7 +11,7 @@ import SimpleITK as sitk
 
 from SegAssistLib.errors import FormatError, SegAssistError
 from SegAssistLib.io.labelmap import read_color_table, read_labelmap, write_labelmap
-from SegAssistLib.segmentation import Code, Segment, Segmentation, Terminology
+from SegAssistLib.core.segmentation import Code, Segment, Segmentation, Terminology
 
 MASS = Terminology(Code("SCT", "49755003", "Morphologically Altered Structure"), Code("SCT", "4147007", "Mass"),
                    anatomic_region=Code("SCT", "12738006", "Brain"))

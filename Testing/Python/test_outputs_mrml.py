@@ -8,11 +8,11 @@ import pytest
 from scipy import ndimage
 
 from SegAssistLib.errors import GeometryError, SegAssistError
-from SegAssistLib.segmentation import Code, Segment, Segmentation, Terminology
+from SegAssistLib.core.segmentation import Code, Segment, Segmentation, Terminology
 
 pytest.importorskip("slicer.util", reason="slicer-core is not installed")
 
-from SegAssistLib.slicer_mrml import (  # noqa: E402
+from SegAssistLib.slicer.nodes import (  # noqa: E402
     read_segmentation_from_node,
     volume_from_volume_node,
     volume_node_from_volume,

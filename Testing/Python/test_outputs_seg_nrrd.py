@@ -9,8 +9,8 @@ from scipy import ndimage
 
 from SegAssistLib.errors import FormatError, SegAssistError
 from SegAssistLib.io.seg_nrrd import read_seg_nrrd, write_seg_nrrd
-from SegAssistLib.segmentation import Code, Segment, Segmentation, Terminology
-from SegAssistLib.volume import LPS_TO_RAS
+from SegAssistLib.core.segmentation import Code, Segment, Segmentation, Terminology
+from SegAssistLib.core.volume import LPS_TO_RAS
 
 MASS = Terminology(Code("SCT", "49755003", "Morphologically Altered Structure"), Code("SCT", "4147007", "Mass"),
                    anatomic_region=Code("SCT", "39607008", "Lung"), anatomic_region_modifier=Code("SCT", "24028007", "Right"))
@@ -86,7 +86,7 @@ def test_slicerio_written_file_reads_back(lung2, tmp_path):
 def test_slicer_storage_node_reads_our_file(case_name, request, mrml_scene, tmp_path):
     import slicer
 
-    from SegAssistLib.slicer_mrml import read_segmentation_from_node
+    from SegAssistLib.slicer.nodes import read_segmentation_from_node
 
     image, _ = case = request.getfixturevalue(case_name)
     seg = lesion_segmentation(case)
@@ -108,7 +108,7 @@ def test_slicer_storage_node_reads_our_file(case_name, request, mrml_scene, tmp_
 def test_file_saved_by_slicer_storage_node_reads_identically(case_name, request, mrml_scene, tmp_path):
     import slicer
 
-    from SegAssistLib.slicer_mrml import write_segmentation_to_node
+    from SegAssistLib.slicer.nodes import write_segmentation_to_node
 
     image, _ = case = request.getfixturevalue(case_name)
     seg = lesion_segmentation(case)
@@ -128,7 +128,7 @@ def test_slicer_cropped_file_lands_on_reference_grid(brain1, mrml_scene, tmp_pat
     """Slicer can save only the occupied extent; the reader puts it back on the full reference grid."""
     import slicer
 
-    from SegAssistLib.slicer_mrml import write_segmentation_to_node
+    from SegAssistLib.slicer.nodes import write_segmentation_to_node
 
     image, _ = brain1
     seg = lesion_segmentation(brain1, overlap=False)

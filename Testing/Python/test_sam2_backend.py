@@ -23,11 +23,11 @@ torch = pytest.importorskip("torch", reason="torch is not installed (SAM 2 extra
 pytest.importorskip("sam2", reason="sam2 is not installed (SAM 2 extra; see README)")
 
 from SegAssistLib.backends import get_backend  # noqa: E402
-from SegAssistLib.backends.sam2_backend import Sam2Backend  # noqa: E402
+from SegAssistLib.backends.sam2.backend import Sam2Backend  # noqa: E402
 from SegAssistLib.errors import BackendError, PromptError  # noqa: E402
-from SegAssistLib.planes import PlaneView  # noqa: E402
-from SegAssistLib.prompts import SlicePrompt  # noqa: E402
-from SegAssistLib.volume import Volume  # noqa: E402
+from SegAssistLib.core.planes import PlaneView  # noqa: E402
+from SegAssistLib.core.prompts import SlicePrompt  # noqa: E402
+from SegAssistLib.core.volume import Volume  # noqa: E402
 
 CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
 IMAGE_SIZE = 128  # small input keeps the real model fast on CPU
@@ -290,8 +290,8 @@ def test_checkpoint_loads_through_real_loader_and_registry(checkpoint):
 
 
 def test_core_does_not_import_torch():
-    code = ("import sys, SegAssistLib, SegAssistLib.backends, SegAssistLib.backends.sam2_backend, "
-            "SegAssistLib.backends.sam2.checkpoints, SegAssistLib.planes, SegAssistLib.prompts; "
+    code = ("import sys, SegAssistLib, SegAssistLib.backends, SegAssistLib.backends.sam2.backend, "
+            "SegAssistLib.backends.sam2.checkpoints, SegAssistLib.core.planes, SegAssistLib.core.prompts; "
             "assert 'torch' not in sys.modules and 'sam2' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

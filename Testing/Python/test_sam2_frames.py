@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch", reason="torch is not installed (SAM 2 extra
 pytest.importorskip("sam2", reason="sam2 is not installed (SAM 2 extra; see README)")
 
 from SegAssistLib.backends.sam2.frames import SliceFrames  # noqa: E402
-from SegAssistLib.planes import PlaneView  # noqa: E402
-from SegAssistLib.volume import Volume  # noqa: E402
-from SegAssistLib.windowing import CT_PRESETS, Window  # noqa: E402
+from SegAssistLib.core.planes import PlaneView  # noqa: E402
+from SegAssistLib.core.volume import Volume  # noqa: E402
+from SegAssistLib.core.windowing import CT_PRESETS, Window  # noqa: E402
 
 
 @pytest.fixture(scope="module")

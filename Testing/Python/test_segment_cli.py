@@ -13,7 +13,7 @@ from scipy import ndimage
 
 from SegAssistLib.errors import FormatError
 from SegAssistLib.io.markups import MarkupPrompt, read_markups, write_markups
-from SegAssistLib.planes import PlaneView
+from SegAssistLib.core.planes import PlaneView
 
 
 def run(*args):

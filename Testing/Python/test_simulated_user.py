@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from SegAssistLib import simulated_user as su
-from SegAssistLib.backends.classical import ClassicalBackend
+from SegAssistLib.evaluation import simulated_user as su
+from SegAssistLib.backends.classical.backend import ClassicalBackend
 from SegAssistLib.errors import PromptError
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.prompts import slice_prompt_from_ras
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.core.prompts import slice_prompt_from_ras
 
 
 def _largest(case):

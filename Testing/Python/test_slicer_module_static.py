@@ -119,7 +119,7 @@ def test_ui_file_declares_its_custom_widgets_and_combo_items(ui_tree):
 
 
 def test_logic_is_qt_free_and_offers_every_call_the_widget_makes(module_ast):
-    from SegAssistLib.slicer_workflow import SegAssistWorkflow
+    from SegAssistLib.slicer.workflow import SegAssistWorkflow
 
     logic = _class(module_ast, "SegAssistLogic")
     source = ast.unparse(logic)
@@ -224,7 +224,7 @@ def test_segassistlib_is_installed_beside_the_module():
     pattern = m.group(1)  # SegAssistLib/*.py; GLOB_RECURSE's "*" also descends into folders
     lib_files = [str(p.relative_to(ROOT)) for p in (ROOT / "SegAssistLib").rglob("*.py") if "__pycache__" not in p.parts]
     assert lib_files and all(fnmatch.fnmatch(f, pattern) for f in lib_files)
-    assert "SegAssistLib/slicer_workflow.py" in lib_files
+    assert "SegAssistLib/slicer/workflow.py" in lib_files
 
 
 def test_icon_is_a_128_pixel_png():

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from SegAssistLib.engine import Cancelled
+from SegAssistLib.engine.segmentation_engine import Cancelled
 from SegAssistLib.errors import PromptError, SegAssistError
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.segmentation import Code, Terminology
-from SegAssistLib.simulated_user import dice, first_click, largest_slice
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.core.segmentation import Code, Terminology
+from SegAssistLib.evaluation.simulated_user import dice, first_click, largest_slice
 
 TUMOR_TERMINOLOGY = Terminology(
     category=Code("SCT", "49755003", "Morphologically Altered Structure"),
@@ -37,7 +37,7 @@ def lung2_dicom(lung2, tmp_path_factory):
 
 @pytest.fixture
 def wf(mrml_scene):
-    from SegAssistLib.slicer_workflow import SegAssistWorkflow
+    from SegAssistLib.slicer.workflow import SegAssistWorkflow
 
     workflow = SegAssistWorkflow(mrml_scene.scene)
     yield workflow
@@ -218,7 +218,7 @@ def test_bad_inputs_give_clear_errors_and_write_nothing(wf, mrml_scene, lung2, t
 
 
 def test_ontology_import_export_and_segmentation_import(wf, mrml_scene, lung2, tmp_path):
-    from SegAssistLib.ontology import read_ontology
+    from SegAssistLib.formats.ontology import read_ontology
 
     image, label = lung2
     volume_node = mrml_scene.add_volume(image, "lung2")
@@ -301,7 +301,7 @@ def test_2d_dataset_round_trip_and_plane_of_clicked_view(wf, mrml_scene, lung2, 
 def test_markups_nodes_follow_the_prompt_conventions(mrml_scene):
     """Negative points: label starting with '-', description 'negative'/'exclude', or a '(negative)' list;
     unplaced points are skipped; an ROI is a box with its world bounds."""
-    from SegAssistLib.slicer_workflow import combine_prompts, markups_from_node
+    from SegAssistLib.slicer.workflow import combine_prompts, markups_from_node
 
     scene = mrml_scene.scene
     node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Liver")

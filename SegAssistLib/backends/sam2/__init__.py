@@ -1,4 +1,4 @@
-"""Helpers of the SAM 2 backend (:mod:`SegAssistLib.backends.sam2_backend`).
+"""The SAM 2 backend (:mod:`.backend`) and its helpers.
 
 - :mod:`.checkpoints` — the SAM 2.1 model table, the checkpoint cache and a resumable, checksummed download
   (no torch needed);

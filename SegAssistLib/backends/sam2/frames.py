@@ -8,7 +8,7 @@ S = 1024) for the whole session. :class:`SliceFrames` is a drop-in for its ``inf
 Frame ``n`` is made exactly as sam2 treats an image, minus the 8-bit round trip:
 
 1. ``PlaneView.model_slice(n)`` — the display-oriented slice resampled to square pixels;
-2. the intensity window → float32 in [0, 1] (:mod:`SegAssistLib.windowing`);
+2. the intensity window → float32 in [0, 1] (:mod:`SegAssistLib.core.windowing`);
 3. resized to ``image_size`` x ``image_size`` (bilinear, antialiased, like sam2's own resizing of masks);
 4. repeated to 3 channels and normalised with ImageNet mean/std (sam2's ``img_mean`` / ``img_std``).
 
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from SegAssistLib.planes import PlaneView
-from SegAssistLib.windowing import Window
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.core.windowing import Window
 
 #: sam2's normalisation (``load_video_frames`` defaults): ImageNet mean and std of RGB in [0, 1].
 IMG_MEAN = (0.485, 0.456, 0.406)

@@ -1,0 +1,11 @@
+"""2D datasets: images (PNG/JPEG/TIFF/DICOM), semantic index PNGs, COCO instances, COCO panoptic and
+Cityscapes instanceIds, Label Studio brush tasks, and volume <-> 2D slices.
+
+Every format reads into and writes from :class:`~SegAssistLib.formats.datasets2d.model.Dataset2D` (an ontology and
+images with regions); :mod:`.volume_slices` links that to :class:`~SegAssistLib.core.volume.Volume` and
+:class:`~SegAssistLib.core.segmentation.Segmentation`.
+"""
+
+from SegAssistLib.formats.datasets2d.model import Dataset2D, Region2D, Sample2D, dataset_from_instance_labels
+
+__all__ = ["Dataset2D", "Region2D", "Sample2D", "dataset_from_instance_labels"]

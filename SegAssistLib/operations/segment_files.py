@@ -1,0 +1,67 @@
+"""Segmenting a volume from prompts in one call: the Python API behind ``segassist segment``.
+
+Markup prompts (see :mod:`SegAssistLib.io.markups`) are grouped by segment; each prompt becomes a keyframe
+on the slice it lies on, the engine propagates and fuses, and the result is a :class:`Segmentation` on the
+volume's grid with one segment per name.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from typing import Callable, Iterable
+
+
+from SegAssistLib.backends.base import Backend
+from SegAssistLib.engine.segmentation_engine import EngineResult, SegmentationEngine
+from SegAssistLib.errors import PromptError
+from SegAssistLib.io.markups import MarkupPrompt
+from SegAssistLib.core.segmentation import DEFAULT_TERMINOLOGY, Segment, Segmentation
+from SegAssistLib.core.volume import Volume
+
+
+def segment_color(index: int) -> tuple[float, float, float]:
+    """A distinct, saturated colour for the ``index``-th segment (golden-ratio hue steps)."""
+    h = (0.12 + 0.618034 * index) % 1.0
+    return tuple(round(c, 4) for c in colorsys.hsv_to_rgb(h, 0.65, 0.9))  # type: ignore[return-value]
+
+
+def segment_from_prompts(
+    volume: Volume,
+    prompts: Iterable[MarkupPrompt],
+    backend: str | Backend = "classical",
+    backend_options: dict | None = None,
+    plane: str = "axial",
+    progress: Callable[[str, int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[Segmentation, dict[str, EngineResult]]:
+    """Segment ``volume`` from markup prompts; returns the segmentation and each segment's engine result.
+
+    A prompt may carry its own plane in ``prompt.plane`` (set by the markups reader from a ``"plane"``
+    field); otherwise ``plane`` is used. Prompts of one segment on the same slice accumulate.
+    """
+    prompts = list(prompts)
+    if not prompts:
+        raise PromptError("No prompts given: pass at least one markups file with points or an ROI.")
+    engine = SegmentationEngine(volume, backend, backend_options)
+    order: list[str] = []
+    for p in prompts:
+        p_plane = getattr(p, "plane", None) or plane
+        if p.segment_name not in order:
+            order.append(p.segment_name)
+        if len(p.points_ras):
+            engine.add_points(p.segment_name, p.points_ras, p.labels, plane=p_plane)
+        if p.box_ras is not None:
+            engine.add_box(p.segment_name, p.box_ras[0], p.box_ras[1], plane=p_plane)
+    seg = Segmentation.like(volume)
+    results: dict[str, EngineResult] = {}
+    try:
+        for index, name in enumerate(order):
+            cb = (lambda d, t, _n=name: progress(_n, d, t)) if progress else None
+            result = engine.run(name, progress=cb, should_stop=should_stop)
+            results[name] = result
+            seg.add_segment(
+                Segment(seg.new_segment_id(), name, segment_color(index), DEFAULT_TERMINOLOGY), result.mask
+            )
+    finally:
+        engine.close()
+    return seg, results
