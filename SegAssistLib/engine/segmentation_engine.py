@@ -1,43 +1,38 @@
 """The keyframe engine: prompts and hand-drawn slices in any of the three planes become one 3D mask.
 
 For one segment the user leaves *keyframes*: slices with prompts (points, a box) that a backend turns into
-a mask, or slices drawn by hand (locked: never overwritten). Then, per plane that has keyframes:
-
-1. between two neighbouring keyframes ``a < b`` the backend propagates forwards from ``a`` and backwards
-   from ``b``; the two are blended by distance (``w = (b - n) / (b - a)``), and mixed with the
-   shape-based interpolation of the two keyframe masks in proportion to how unsure the backend is
-   (``p = s * backend + (1 - s) * interpolation`` with ``s`` the backend's score);
-2. before the first and after the last keyframe the backend propagates outwards until the object is gone.
-
-The planes' probability maps are fused by averaging where more than one plane covers a voxel; the
-disagreement between planes is kept as a map that shows the user where to look. Hand-drawn slices are
-written last, exactly. Results are cached per gap between keyframes, so a new prompt recomputes only the
-gaps it touches.
+a mask, or slices drawn by hand (locked: never overwritten). Per plane with keyframes the slices between
+neighbouring keyframes are filled by the backend under the guards of :mod:`SegAssistLib.engine.guards`
+(see :mod:`SegAssistLib.engine.gaps`); beyond the outermost keyframes nothing is written unless
+``extrapolate=True``. The planes' maps are fused (:mod:`SegAssistLib.engine.fusion`) on the region the
+keyframes span (:mod:`SegAssistLib.engine.crop`), and the bool mask is written back into the full grid, so
+memory follows the object, not the volume. Hand-drawn slices are written last, exactly. Results are cached
+per gap between keyframes, so a new prompt recomputes only the gaps it touches.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from SegAssistLib.backends.base import Backend, BackendSession
-from SegAssistLib.errors import PromptError, SegAssistError
 from SegAssistLib.core.planes import PLANES, PlaneView, check_plane
 from SegAssistLib.core.prompts import SlicePrompt, slice_prompt_from_ras
 from SegAssistLib.core.volume import Volume
+from SegAssistLib.engine import guards
+from SegAssistLib.engine.crop import Patch, Region, array_box, mask_box
+from SegAssistLib.engine.fusion import enforce_size_bound, fuse
+from SegAssistLib.engine.gaps import SliceOut, between, extrapolate
+from SegAssistLib.engine.result import EngineResult, SliceInfo
+from SegAssistLib.errors import PromptError, SegAssistError
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-
-#: How much a fully confident backend counts against the interpolation prior between two keyframes.
-#: Below 0.5, the backend moves the interpolated boundary by up to ~1.6 soft-edge widths either way
-#: (see :func:`_soft_mask`) but cannot invent or erase shapes far from it.
-BACKEND_WEIGHT = 0.4
 
 #: Weight in the fusion of a plane's slices beyond its first/last keyframe (extrapolated by the backend
 #: alone), relative to slices on or between keyframes. Bounded evidence outvotes extrapolation.
@@ -64,24 +59,14 @@ class Keyframe:
         return hashlib.sha1(np.packbits(self.mask).tobytes() + bytes([self.locked])).hexdigest()
 
 
-@dataclass
-class EngineResult:
-    """The fused 3D result of one segment.
-
-    ``mask`` bool (k, j, i); ``probability`` float32 fused probability; ``disagreement`` float32 in [0, 1]
-    (0 where planes agree or only one plane speaks); ``confidence[plane][slice]`` the per-slice score;
-    ``plane_probability[plane]`` each plane's own map (NaN where that plane said nothing).
-    """
-
-    mask: np.ndarray
-    probability: np.ndarray
-    disagreement: np.ndarray
-    confidence: dict[str, dict[int, float]] = field(default_factory=dict)
-    plane_probability: dict[str, np.ndarray] = field(default_factory=dict)
-
-
 class SegmentationEngine:
-    """Keyframes, backend sessions and cached propagation for the segments of one volume."""
+    """Keyframes, backend sessions and cached propagation for the segments of one volume.
+
+    ``extrapolate``: continue past the outermost keyframes (guarded; off by default: no voxel beyond
+    them). ``max_extent_slices``: at most this many slices of extrapolation per end (default: about the
+    object's diameter at the end keyframe). ``crop``: compute on the region the keyframes span (default);
+    False computes on the whole grid (the previous behaviour's memory, kept as the benchmark's peer).
+    """
 
     def __init__(
         self,
@@ -90,6 +75,8 @@ class SegmentationEngine:
         backend_options: dict | None = None,
         interpolation_method: str | None = None,
         max_extent_slices: int | None = None,
+        extrapolate: bool = False,
+        crop: bool = True,
     ):
         self.volume = volume
         if isinstance(backend, str):
@@ -99,11 +86,13 @@ class SegmentationEngine:
         self.backend: Backend = backend
         self.interpolation_method = interpolation_method
         self.max_extent_slices = max_extent_slices
+        self.extrapolate = bool(extrapolate)
+        self.crop = bool(crop)
         self._views = {p: PlaneView(volume, p) for p in PLANES}
         self._sessions: dict[str, BackendSession] = {}
         self._object_ids: dict[str, int] = {}
         self._keyframes: dict[str, dict[str, dict[int, Keyframe]]] = {}
-        self._gap_cache: dict[tuple, dict[int, tuple[np.ndarray, float]]] = {}
+        self._gap_cache: dict[tuple, tuple[dict[int, SliceOut], str]] = {}
 
     # ---- keyframes -----------------------------------------------------------------------------
     def view(self, plane: str) -> PlaneView:
@@ -224,167 +213,120 @@ class SegmentationEngine:
             if stop():
                 raise Cancelled("Propagation cancelled; the segmentation was left as it was.")
 
-        shape = self.volume.shape
-        plane_prob: dict[str, np.ndarray] = {}
-        plane_weight: dict[str, np.ndarray] = {}
-        confidence: dict[str, dict[int, float]] = {}
+        slices: dict[str, dict[int, SliceOut]] = {}
+        stops: dict[str, list[str]] = {}
         for plane in planes:
-            prob = np.full(shape, np.nan, dtype=np.float32)
-            conf: dict[int, float] = {}
-            view = self._views[plane]
-            weight = np.ones(view.n_slices, dtype=np.float32)
+            out: dict[int, SliceOut] = {}
             for key, gap in plans[plane].items():
-                if key[2] is None or key[3] is None:
-                    weight[list(gap)] = EXTRAPOLATION_WEIGHT
-                slices = self._gap_cache.get(key)
-                if slices is None:
-                    slices = self._compute_gap(segment_id, plane, key, tick, stop)
-                    self._gap_cache[key] = slices
+                cached = self._gap_cache.get(key)
+                if cached is None:
+                    cached = self._gap_cache[key] = self._compute_gap(segment_id, plane, key, tick, stop)
                 else:
                     for _ in range(len(gap)):
                         tick()
-                for n, (p2d, score) in slices.items():
-                    view.write_slice(prob, n, p2d)
-                    conf[n] = score
+                out.update(cached[0])
+                if cached[1]:
+                    stops.setdefault(plane, []).append(cached[1])
             for kf in self.keyframes(segment_id, plane):
-                view.write_slice(prob, kf.slice_index, kf.mask.astype(np.float32))
-                conf[kf.slice_index] = kf.score
-            plane_prob[plane] = prob
-            plane_weight[plane] = weight
-            confidence[plane] = dict(sorted(conf.items()))
-        return self._fuse(segment_id, plane_prob, plane_weight, confidence)
+                box = mask_box(kf.mask)
+                patch = Patch(box, kf.mask[box.slices].astype(np.float32)) if box else None
+                area = float(kf.mask.sum())
+                out[kf.slice_index] = (patch, SliceInfo("locked" if kf.locked else "keyframe", kf.score, supported=area))
+            slices[plane] = dict(sorted(out.items()))
+        return self._assemble(segment_id, slices, stops)
+
+    def _assemble(self, segment_id: str, slices: dict[str, dict[int, SliceOut]], stops) -> EngineResult:
+        """Write the planes' patches into arrays on the region they span, fuse, and return the result."""
+        boxes = [array_box(self._views[p], n, n + 1, patch.box)
+                 for p, per in slices.items() for n, (patch, _) in per.items() if patch is not None]
+        region = Region.spanning(self.volume, boxes) if self.crop else Region.whole(self.volume)
+        plane_prob: dict[str, np.ndarray] = {}
+        plane_weight: dict[str, np.ndarray] = {}
+        for plane, per in slices.items():
+            full, crop = self._views[plane], region.view(plane)
+            n0, n1 = region.normal_range(full)
+            prob = np.full(region.shape, np.nan, dtype=np.float32)
+            weight = np.ones(n1 - n0, dtype=np.float32)
+            for n, (patch, info) in per.items():
+                if not n0 <= n < n1:
+                    continue
+                crop.slice(n - n0, prob)[...] = 0.0  # the plane speaks for the whole slice: 0 off its patch
+                if info.kind == "extrapolated":
+                    weight[n - n0] = EXTRAPOLATION_WEIGHT
+                if patch is not None:
+                    region.write_patch(full, prob, n, patch.prob, patch.box)
+            plane_prob[plane], plane_weight[plane] = prob, weight
+        mask, fused, disagreement = fuse(region, plane_prob, plane_weight)
+        supported = max(sum(info.supported for _, info in per.values()) for per in slices.values())
+        if enforce_size_bound(mask, fused, guards.size_bound(supported)):
+            stops.setdefault("size bound", []).append(f"kept the {int(guards.size_bound(supported))} most probable voxels")
+        # Hand-drawn slices are the truth on their own voxels, whatever other planes say.
+        for kf in self.keyframes(segment_id):
+            box = mask_box(kf.mask)
+            if kf.locked and box is not None:
+                region.write_patch(self._views[kf.plane], mask, kf.slice_index, kf.mask[box.slices], box)
+        full_mask = region.expand(mask, False)
+        confidence = {p: {n: info.score for n, (_, info) in per.items()} for p, per in slices.items()}
+        flags = {p: {n: info.flags for n, (_, info) in per.items() if info.flags} for p, per in slices.items()}
+        info = {p: {n: i for n, (_, i) in per.items()} for p, per in slices.items()}
+        return EngineResult(full_mask, region, fused, disagreement, plane_prob, confidence, flags, info, supported, stops)
 
     def _plan(self, segment_id: str, plane: str) -> dict[tuple, range]:
-        """Gaps to fill for one plane, keyed by everything their result depends on."""
+        """Gaps to fill for one plane, keyed by everything their result depends on. The ends beyond the
+        outermost keyframes are gaps only when extrapolation is asked for."""
         kfs = self._keyframes[segment_id][plane]
         keys = sorted(kfs)
-        n_slices = self._views[plane].n_slices
-        limit = self.max_extent_slices or n_slices
+        view = self._views[plane]
         sig = {n: kfs[n].signature() for n in keys}
         plan: dict[tuple, range] = {}
         first, last = keys[0], keys[-1]
-        if first > 0:
-            plan[(segment_id, plane, None, first, None, sig[first])] = range(max(0, first - limit), first)
         for a, b in zip(keys[:-1], keys[1:]):
             if b - a > 1:
                 plan[(segment_id, plane, a, b, sig[a], sig[b])] = range(a + 1, b)
-        if last < n_slices - 1:
-            plan[(segment_id, plane, last, None, sig[last], None)] = range(last + 1, min(n_slices, last + 1 + limit))
+        if self.extrapolate:
+            for end, step in ((first, -1), (last, 1)):
+                limit = self.max_extent_slices or guards.extrapolation_limit_slices(
+                    kfs[end].mask, view.pixel_spacing, view.slice_spacing)
+                lo, hi = (max(0, end - limit), end) if step < 0 else (end + 1, min(view.n_slices, end + 1 + limit))
+                inner = keys[1] if step < 0 and len(keys) > 1 else keys[-2] if len(keys) > 1 else None
+                if hi > lo:
+                    plan[(segment_id, plane, end, step, sig[end], sig.get(inner), limit)] = range(lo, hi)
         return plan
 
-    def _propagate(self, plane: str, segment_id: str, direction: str, start: int, wanted: range, stop) -> dict:
-        out: dict[int, tuple[np.ndarray, float]] = {}
+    def _propagate(self, plane: str, segment_id: str, direction: str, start: int, count: int, stop) -> list:
+        """The backend's results [(slice, bool mask, score)] for ``count`` slices from ``start`` on."""
+        out = []
         session = self._session(plane)
         obj = self._object_id(segment_id)
         # +1: some backends count the start slice itself against max_slices.
-        for res in session.propagate(direction, start=start, max_slices=len(wanted) + 1, object_ids=[obj], should_stop=stop):
-            if res.object_id == obj and res.slice_index in wanted:
-                out[res.slice_index] = (np.asarray(res.mask, dtype=np.float32), float(res.score))
+        for res in session.propagate(direction, start=start, max_slices=count + 1, object_ids=[obj], should_stop=stop):
+            if res.object_id == obj and res.slice_index != start:
+                out.append((res.slice_index, np.asarray(res.mask, dtype=bool), float(res.score)))
         return out
 
-    def _compute_gap(self, segment_id: str, plane: str, key: tuple, tick, stop) -> dict[int, tuple[np.ndarray, float]]:
-        _, _, a, b, _, _ = key
-        view = self._views[plane]
-        zeros = np.zeros(view.slice_shape, dtype=np.float32)
-        if a is None or b is None:  # open end: propagate outwards until the object is gone
-            start, direction = (b, "backward") if a is None else (a, "forward")
-            wanted = range(0, b) if a is None else range(a + 1, view.n_slices)
-            got = self._propagate(plane, segment_id, direction, start, wanted, stop)
-            for _ in wanted:
-                tick()
-            # Slices past where the backend stopped: the plane says "no object" there.
-            return {n: got.get(n, (zeros, 1.0)) for n in wanted}
-        wanted = range(a + 1, b)
-        fwd = self._propagate(plane, segment_id, "forward", a, wanted, stop)
-        bwd = self._propagate(plane, segment_id, "backward", b, wanted, stop)
-        interp = self._interpolate_gap(segment_id, plane, a, b)
-        out = {}
-        for n in wanted:
-            w = (b - n) / (b - a)
-            pf, sf = fwd.get(n, (zeros, 0.0))
-            pb, sb = bwd.get(n, (zeros, 0.0))
-            backend = w * pf + (1 - w) * pb
-            s = float(np.clip(w * sf + (1 - w) * sb, 0.0, 1.0))
-            # The interpolation is surest near keyframes: its soft edge widens with the distance to them.
-            tau_mm = max(1.0, 0.5 * min(n - a, b - n) * view.slice_spacing)
-            prior = _soft_mask(view.slice(n, interp), view.pixel_spacing, tau_mm)
-            weight = BACKEND_WEIGHT * s
-            out[n] = (weight * backend + (1 - weight) * prior, s)
-            tick()
-        return out
-
-    def _interpolate_gap(self, segment_id: str, plane: str, a: int, b: int) -> np.ndarray:
-        """Shape-based interpolation between keyframes ``a`` and ``b`` of ``plane`` (a 3D bool array)."""
-        from SegAssistLib.interpolation import interpolate_keyframes
-
+    def _compute_gap(self, segment_id: str, plane: str, key: tuple, tick, stop) -> tuple[dict[int, SliceOut], str]:
         view = self._views[plane]
         kfs = self._keyframes[segment_id][plane]
-        sparse = np.zeros(self.volume.shape, dtype=bool)
-        view.write_slice(sparse, a, kfs[a].mask)
-        view.write_slice(sparse, b, kfs[b].mask)
-        if not sparse.any():
-            return sparse
-        options = {"method": self.interpolation_method} if self.interpolation_method else {}
-        return np.asarray(interpolate_keyframes(sparse, self.volume, plane=plane, keyframes=[a, b], **options), dtype=bool)
-
-    def _fuse(self, segment_id: str, plane_prob: dict[str, np.ndarray], plane_weight: dict[str, np.ndarray],
-              confidence) -> EngineResult:
-        """Weighted mean of the planes' probabilities where they cover a voxel; locked slices win."""
-        shape = self.volume.shape
-        total = np.zeros(shape, dtype=np.float32)
-        wsum = np.zeros(shape, dtype=np.float32)
-        for plane, prob in plane_prob.items():
-            covered = ~np.isnan(prob)
-            w = self._along_normal(plane, plane_weight[plane]) * covered
-            total += np.where(covered, prob, 0.0) * w
-            wsum += w
-        fused = np.divide(total, wsum, out=np.zeros(shape, dtype=np.float32), where=wsum > 0)
-        dev = np.zeros(shape, dtype=np.float32)
-        n_cover = np.zeros(shape, dtype=np.uint8)
-        for prob in plane_prob.values():
-            covered = ~np.isnan(prob)
-            dev += np.where(covered, np.abs(prob - fused), 0.0)
-            n_cover += covered
-        # Mean absolute deviation from the fused value, scaled so two planes saying 0 and 1 give 1.
-        disagreement = np.where(n_cover > 1, 2.0 * dev / np.maximum(n_cover, 1), 0.0).astype(np.float32)
-        mask = fused >= 0.5
-        if len(plane_prob) > 1:
-            # Keyframes in several planes bound the object in several directions: a voxel beyond the
-            # keyframes of every plane (only extrapolations speak for it) is left out.
-            bounded = np.zeros(shape, dtype=bool)
-            for plane, prob in plane_prob.items():
-                bounded |= (self._along_normal(plane, plane_weight[plane]) == 1.0) & ~np.isnan(prob)
-            mask &= bounded
-        # Hand-drawn slices are the truth on their own voxels, whatever other planes say.
-        for kf in self.keyframes(segment_id):
-            if kf.locked:
-                self._views[kf.plane].write_slice(mask, kf.slice_index, kf.mask)
-        return EngineResult(mask, fused, np.clip(disagreement, 0, 1), confidence, plane_prob)
-
-    def _along_normal(self, plane: str, per_slice: np.ndarray) -> np.ndarray:
-        """A per-slice value of ``plane`` broadcast to the (k, j, i) grid."""
-        axis = 2 - self._views[plane].normal_ijk
-        shape = [1, 1, 1]
-        shape[axis] = len(per_slice)
-        return per_slice.reshape(shape)
+        if len(key) == 7:  # beyond the first (step -1) or last (+1) keyframe: extrapolation
+            _, _, end, step, _, _, limit = key
+            keys = sorted(kfs)
+            inner = (keys[1] if step < 0 else keys[-2]) if len(keys) > 1 else None
+            previous = float(kfs[inner].mask.sum()) if inner is not None else None
+            got = self._propagate(plane, segment_id, "backward" if step < 0 else "forward", end, limit, stop)
+            kept, why = extrapolate(view, end, step, kfs[end].mask, previous, got, limit)
+            for _ in range(limit if step > 0 else min(limit, end)):
+                tick()
+            return kept, f"{'before the first' if step < 0 else 'after the last'} keyframe, {why}"
+        _, _, a, b, _, _ = key
+        count = b - a - 1
+        fwd = {n: (m, s) for n, m, s in self._propagate(plane, segment_id, "forward", a, count, stop) if a < n < b}
+        bwd = {n: (m, s) for n, m, s in self._propagate(plane, segment_id, "backward", b, count, stop) if a < n < b}
+        return between(view, a, b, kfs[a].mask, kfs[b].mask, fwd, bwd, self.interpolation_method, tick), ""
 
     def close(self) -> None:
         for s in self._sessions.values():
             s.close()
         self._sessions.clear()
-
-
-def _soft_mask(mask2d: np.ndarray, pixel_spacing: tuple[float, float], tau_mm: float) -> np.ndarray:
-    """A probability from a binary slice: a logistic of the signed distance (mm) to its boundary."""
-    from scipy import ndimage
-
-    mask2d = np.asarray(mask2d, dtype=bool)
-    if not mask2d.any():
-        return np.zeros(mask2d.shape, dtype=np.float32)
-    inside = ndimage.distance_transform_edt(mask2d, sampling=pixel_spacing)
-    outside = ndimage.distance_transform_edt(~mask2d, sampling=pixel_spacing)
-    signed = np.where(mask2d, inside - 0.5 * min(pixel_spacing), -(outside - 0.5 * min(pixel_spacing)))
-    return (1.0 / (1.0 + np.exp(-signed / tau_mm))).astype(np.float32)
 
 
 def _explain_outside(volume: Volume, points_ras: np.ndarray) -> None:

@@ -1,0 +1,63 @@
+"""Fusing the planes' probability maps on the engine's region into one mask.
+
+Where more than one plane covers a voxel the planes' probabilities are averaged, weighted per slice (slices
+a plane extrapolated count less than slices on or between its keyframes); the disagreement between planes
+is kept as a map that shows the user where to look. With keyframes in several planes, a voxel only
+extrapolations speak for is left out. Everything here is on the region (see
+:mod:`SegAssistLib.engine.crop`), never on the full grid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from SegAssistLib.engine.crop import Region
+
+
+def along_normal(region: Region, plane: str, per_slice: np.ndarray) -> np.ndarray:
+    """A per-slice value of ``plane`` (indexed on the region) broadcast to the region's (k, j, i) grid."""
+    axis = 2 - region.view(plane).normal_ijk
+    shape = [1, 1, 1]
+    shape[axis] = len(per_slice)
+    return per_slice.reshape(shape)
+
+
+def fuse(region: Region, plane_prob: dict[str, np.ndarray], plane_weight: dict[str, np.ndarray]
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mask, fused probability, disagreement) on ``region`` from each plane's map (NaN: not covered)."""
+    shape = region.shape
+    total = np.zeros(shape, dtype=np.float32)
+    wsum = np.zeros(shape, dtype=np.float32)
+    for plane, prob in plane_prob.items():
+        covered = ~np.isnan(prob)
+        w = along_normal(region, plane, plane_weight[plane]) * covered
+        total += np.where(covered, prob, 0.0) * w
+        wsum += w
+    fused = np.divide(total, wsum, out=np.zeros(shape, dtype=np.float32), where=wsum > 0)
+    del total
+    dev = np.zeros(shape, dtype=np.float32)
+    n_cover = np.zeros(shape, dtype=np.uint8)
+    for prob in plane_prob.values():
+        covered = ~np.isnan(prob)
+        dev += np.where(covered, np.abs(prob - fused), 0.0)
+        n_cover += covered
+    # Mean absolute deviation from the fused value, scaled so two planes saying 0 and 1 give 1.
+    disagreement = np.where(n_cover > 1, 2.0 * dev / np.maximum(n_cover, 1), 0.0).astype(np.float32)
+    mask = fused >= 0.5
+    if len(plane_prob) > 1:
+        bounded = np.zeros(shape, dtype=bool)
+        for plane, prob in plane_prob.items():
+            bounded |= (along_normal(region, plane, plane_weight[plane]) == 1.0) & ~np.isnan(prob)
+        mask &= bounded
+    return mask, fused, np.clip(disagreement, 0, 1)
+
+
+def enforce_size_bound(mask: np.ndarray, fused: np.ndarray, bound: float) -> bool:
+    """Keep at most ``bound`` voxels of ``mask`` (the most probable ones); True if any were dropped."""
+    count = int(np.count_nonzero(mask))
+    if count <= bound:
+        return False
+    values = fused[mask]
+    cut = np.partition(values, count - int(bound))[count - int(bound)]
+    mask &= fused > cut
+    return True

@@ -1,0 +1,162 @@
+"""What one engine run returns: the mask on the full grid, the maps on the cropped region, per-slice
+confidence and flags, and a review queue that puts the slices most likely wrong first.
+
+The float maps (probability, disagreement, each plane's probability) are computed on the region the
+keyframes span only; the full-grid versions are built on first access, so a caller that needs only the
+mask never pays for full-volume float arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from SegAssistLib.engine.crop import Region
+
+
+@dataclass
+class SliceInfo:
+    """Per-slice facts the review queue is built from.
+
+    ``kind``: "keyframe" (prompted), "locked" (drawn by hand), "between" (between two keyframes) or
+    "extrapolated"; ``agreement``: Dice between the backend's mask and the keyframe interpolation
+    (None where there is no interpolation or the backend said nothing); ``distance``: slices to the
+    nearest keyframe; ``gap``: slices between the two keyframes around it (0 for keyframes);
+    ``supported``: the area (pixels) the keyframes support on this slice."""
+
+    kind: str
+    score: float
+    agreement: float | None = None
+    distance: int = 0
+    gap: int = 0
+    flags: list[str] = field(default_factory=list)
+    supported: float = 0.0
+
+
+@dataclass
+class ReviewItem:
+    """One slice in the review queue: ``risk`` in [0, 2] (higher: check it sooner) and why."""
+
+    plane: str
+    slice_index: int
+    risk: float
+    confidence: float
+    reasons: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"plane": self.plane, "slice": self.slice_index, "risk": round(self.risk, 4),
+                "confidence": round(self.confidence, 4), "reasons": self.reasons}
+
+
+def slice_risk(info: SliceInfo) -> tuple[float, list[str]]:
+    """How likely a slice is wrong, from what the engine knows about it (not from the truth).
+
+    Flagged slices (the backend was overruled) come first; then low backend confidence, disagreement
+    between backend and interpolation, and distance from the keyframes. Hand-drawn slices are exact."""
+    if info.kind == "locked":
+        return 0.0, ["drawn by hand"]
+    reasons = list(info.flags)
+    risk = 1.0 if info.flags else 0.0
+    unsure = 1.0 - float(np.clip(info.score, 0.0, 1.0))
+    if info.kind == "keyframe":
+        risk += 0.5 * unsure
+        reasons.append(f"prompted slice, backend confidence {info.score:.2f}")
+        return risk, reasons
+    risk += 0.4 * unsure
+    if unsure > 0.5:
+        reasons.append(f"backend confidence {info.score:.2f}")
+    if info.agreement is not None:
+        risk += 0.4 * (1.0 - info.agreement)
+        if info.agreement < 0.8:
+            reasons.append(f"backend and interpolation agree only {info.agreement:.2f} (Dice)")
+    else:
+        risk += 0.2
+    reach = info.distance / max(1.0, info.gap / 2.0) if info.kind == "between" else 1.0
+    risk += 0.2 * min(1.0, reach)
+    if info.kind == "extrapolated":
+        reasons.append(f"extrapolated {info.distance} slice(s) past the last keyframe")
+    elif info.distance:
+        reasons.append(f"{info.distance} slice(s) from the nearest keyframe")
+    return risk, reasons
+
+
+@dataclass
+class EngineResult:
+    """The fused 3D result of one segment.
+
+    ``mask`` bool (k, j, i) on the full grid; ``region`` the cropped box the engine computed on;
+    ``confidence[plane][slice]`` the per-slice score (only slices the engine computed: keyframes, the
+    slices between them and extrapolated ones); ``flags[plane][slice]`` why a slice was not written as the
+    backend gave it; ``slice_info`` the facts behind :attr:`review_queue`; ``supported_voxels`` the
+    object size the keyframes support (the size bound is :func:`~SegAssistLib.engine.guards.size_bound`
+    of it); ``stops[plane]`` why extrapolation stopped at each end.
+    """
+
+    mask: np.ndarray
+    region: Region
+    crop_probability: np.ndarray
+    crop_disagreement: np.ndarray
+    crop_plane_probability: dict[str, np.ndarray] = field(default_factory=dict)
+    confidence: dict[str, dict[int, float]] = field(default_factory=dict)
+    flags: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+    slice_info: dict[str, dict[int, SliceInfo]] = field(default_factory=dict)
+    supported_voxels: float = 0.0
+    stops: dict[str, list[str]] = field(default_factory=dict)
+    _full: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ---- full-grid maps, built on demand -----------------------------------------------------------
+    @property
+    def probability(self) -> np.ndarray:
+        """Fused probability on the full grid (float32; 0 outside the region)."""
+        if "probability" not in self._full:
+            self._full["probability"] = self.region.expand(self.crop_probability, 0.0)
+        return self._full["probability"]
+
+    @property
+    def disagreement(self) -> np.ndarray:
+        """Cross-plane disagreement on the full grid (float32 in [0, 1])."""
+        if "disagreement" not in self._full:
+            self._full["disagreement"] = self.region.expand(self.crop_disagreement, 0.0)
+        return self._full["disagreement"]
+
+    @property
+    def plane_probability(self) -> dict[str, np.ndarray]:
+        """Each plane's own probability on the full grid (NaN where that plane said nothing)."""
+        if "planes" not in self._full:
+            self._full["planes"] = {p: self.region.expand(a, np.nan) for p, a in self.crop_plane_probability.items()}
+        return self._full["planes"]
+
+    @property
+    def flagged(self) -> list[tuple[str, int]]:
+        """(plane, slice) of every slice the engine overruled the backend on."""
+        return [(p, n) for p, per in self.flags.items() for n in sorted(per)]
+
+    # ---- review -------------------------------------------------------------------------------------
+    @property
+    def review_queue(self) -> list[ReviewItem]:
+        """Every computed slice, the most likely wrong first (ties: further from the keyframes first)."""
+        items = []
+        for plane, per in self.slice_info.items():
+            for n, info in per.items():
+                risk, reasons = slice_risk(info)
+                items.append((risk, info.distance, ReviewItem(plane, n, risk, info.score, reasons)))
+        items.sort(key=lambda t: (-t[0], -t[1], t[2].plane, t[2].slice_index))
+        return [t[2] for t in items]
+
+    def qc_summary(self, top: int | None = None) -> dict[str, Any]:
+        """A JSON-ready summary: size, the size bound, flagged slices, extrapolation stops and the review
+        queue (``top`` first items, or all)."""
+        from SegAssistLib.engine.guards import size_bound
+
+        queue = self.review_queue
+        voxels = int(np.count_nonzero(self.mask[self.region.kji]))
+        return {
+            "voxels": voxels,
+            "supported_voxels": int(round(self.supported_voxels)),
+            "size_bound_voxels": int(round(size_bound(self.supported_voxels))),
+            "flagged": [{"plane": p, "slice": n, "reasons": self.flags[p][n]} for p, n in self.flagged],
+            "extrapolation_stops": self.stops,
+            "review_queue": [i.as_dict() for i in (queue if top is None else queue[:top])],
+        }
