@@ -1,8 +1,10 @@
 """``segassist segment VOLUME --prompts FILE... -o OUT.seg.nrrd``: prompts in, a segmentation out.
 
 Prompts are Slicer markups files (point lists, ROIs); each file's markups belong to the segment named
-by the markup (or the file name). Progress goes to stderr; ``--qc DIR`` writes a montage and a
-confidence plot per segment.
+by the markup (or the file name). Nothing is segmented beyond a segment's first and last prompted slices
+unless ``--extrapolate`` (which stops where the area grows or the confidence drops). Progress goes to
+stderr; ``--qc DIR`` writes per segment a montage, a confidence plot and ``NAME_review.json``: the slices
+ordered by how likely they are wrong, so a reviewer checks the first ones first.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="plane of the prompted slices (default axial)")
     p.add_argument("--series", metavar="UID", help="SeriesInstanceUID when VOLUME is a DICOM folder")
     p.add_argument("--reference", help="DICOM series folder the output refers to (DICOM SEG output)")
-    p.add_argument("--qc", metavar="DIR", help="write QC pictures (montage, confidence plot) here")
+    p.add_argument("--extrapolate", action="store_true",
+                   help="continue past the first/last prompted slice until the object ends (default: stop there)")
+    p.add_argument("--qc", metavar="DIR",
+                   help="write QC pictures (montage, confidence plot) and a review list (NAME_review.json) here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -58,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        seg, results = segment_from_prompts(volume, prompts, args.backend, options, args.plane, progress)
+        seg, results = segment_from_prompts(volume, prompts, args.backend, options, args.plane, progress,
+                                            extrapolate=args.extrapolate)
     finally:
         for bar in bars.values():
             bar.close()
@@ -68,13 +74,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"{s.name}: {int(seg.mask(s.id).sum())} voxels")
     print("wrote " + ", ".join(str(w) for w in written))
     if args.qc:
-        from SegAssistLib.evaluation.qc import confidence_plot, montage
+        from SegAssistLib.evaluation.qc import write_qc
 
         qc = Path(args.qc)
         for s in seg:
-            r = results[s.name]
-            safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in s.name)
-            montage(volume, seg.mask(s.id), qc / f"{safe}_montage.png", disagreement=r.disagreement, title=s.name)
-            confidence_plot(r.confidence, qc / f"{safe}_confidence.png", title=s.name)
-        print(f"QC pictures in {qc}")
+            review = write_qc(volume, seg.mask(s.id), results[s.name], qc, s.name)
+            first = ", ".join(f"{i['plane']} {i['slice']}" for i in review["review_queue"][:5])
+            print(f"{s.name}: review first {first}" + (f" ({len(review['flagged'])} slice(s) overruled)"
+                                                       if review["flagged"] else ""))
+        print(f"QC pictures and review lists in {qc}")
     return 0

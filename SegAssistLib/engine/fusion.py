@@ -22,9 +22,10 @@ def along_normal(region: Region, plane: str, per_slice: np.ndarray) -> np.ndarra
     return per_slice.reshape(shape)
 
 
-def fuse(region: Region, plane_prob: dict[str, np.ndarray], plane_weight: dict[str, np.ndarray]
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(mask, fused probability, disagreement) on ``region`` from each plane's map (NaN: not covered)."""
+def fuse(region: Region, plane_prob: dict[str, np.ndarray], plane_weight: dict[str, np.ndarray],
+         plane_bounded: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mask, fused probability, disagreement) on ``region`` from each plane's map (NaN: not covered),
+    per-slice fusion weights and per-slice bool "on or between the plane's keyframes"."""
     shape = region.shape
     total = np.zeros(shape, dtype=np.float32)
     wsum = np.zeros(shape, dtype=np.float32)
@@ -47,7 +48,7 @@ def fuse(region: Region, plane_prob: dict[str, np.ndarray], plane_weight: dict[s
     if len(plane_prob) > 1:
         bounded = np.zeros(shape, dtype=bool)
         for plane, prob in plane_prob.items():
-            bounded |= (along_normal(region, plane, plane_weight[plane]) == 1.0) & ~np.isnan(prob)
+            bounded |= along_normal(region, plane, plane_bounded[plane]) & ~np.isnan(prob)
         mask &= bounded
     return mask, fused, np.clip(disagreement, 0, 1)
 

@@ -37,6 +37,9 @@ Progress = Callable[[int, int], None]
 #: Weight in the fusion of a plane's slices beyond its first/last keyframe (extrapolated by the backend
 #: alone), relative to slices on or between keyframes. Bounded evidence outvotes extrapolation.
 EXTRAPOLATION_WEIGHT = 0.25
+#: Fusion weight of a slice whose backend mask was overruled (replaced by the interpolation): where another
+#: plane covers the voxel, its own evidence counts more (0.1 vs 0.5: lung2 axial+coronal Dice 0.972 vs 0.969).
+OVERRULED_WEIGHT = 0.1
 
 
 class Cancelled(SegAssistError):
@@ -201,6 +204,8 @@ class SegmentationEngine:
         if not planes:
             raise PromptError(f"Segment {segment_id!r} has no keyframes: add a prompt or draw a slice first.")
         stop = should_stop or (lambda: False)
+        if stop():
+            raise Cancelled("Propagation cancelled; the segmentation was left as it was.")
         plans = {p: self._plan(segment_id, p) for p in planes}
         total = sum(len(gap) for work in plans.values() for gap in work.values()) or 1
         done = 0
@@ -242,21 +247,26 @@ class SegmentationEngine:
         region = Region.spanning(self.volume, boxes) if self.crop else Region.whole(self.volume)
         plane_prob: dict[str, np.ndarray] = {}
         plane_weight: dict[str, np.ndarray] = {}
+        plane_bounded: dict[str, np.ndarray] = {}
         for plane, per in slices.items():
             full, crop = self._views[plane], region.view(plane)
             n0, n1 = region.normal_range(full)
             prob = np.full(region.shape, np.nan, dtype=np.float32)
             weight = np.ones(n1 - n0, dtype=np.float32)
+            bounded = np.zeros(n1 - n0, dtype=bool)
             for n, (patch, info) in per.items():
                 if not n0 <= n < n1:
                     continue
                 crop.slice(n - n0, prob)[...] = 0.0  # the plane speaks for the whole slice: 0 off its patch
+                bounded[n - n0] = info.kind != "extrapolated"
                 if info.kind == "extrapolated":
                     weight[n - n0] = EXTRAPOLATION_WEIGHT
+                elif info.flags:
+                    weight[n - n0] = OVERRULED_WEIGHT
                 if patch is not None:
                     region.write_patch(full, prob, n, patch.prob, patch.box)
-            plane_prob[plane], plane_weight[plane] = prob, weight
-        mask, fused, disagreement = fuse(region, plane_prob, plane_weight)
+            plane_prob[plane], plane_weight[plane], plane_bounded[plane] = prob, weight, bounded
+        mask, fused, disagreement = fuse(region, plane_prob, plane_weight, plane_bounded)
         supported = max(sum(info.supported for _, info in per.values()) for per in slices.values())
         if enforce_size_bound(mask, fused, guards.size_bound(supported)):
             stops.setdefault("size bound", []).append(f"kept the {int(guards.size_bound(supported))} most probable voxels")

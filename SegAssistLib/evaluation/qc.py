@@ -68,21 +68,71 @@ def montage(
     return Path(path)
 
 
-def confidence_plot(confidence: dict[str, dict[int, float]], path: str | os.PathLike, title: str = "") -> Path:
-    """Save a PNG line plot of per-slice confidence for each plane."""
+def confidence_plot(
+    confidence: dict[str, dict[int, float]],
+    path: str | os.PathLike,
+    title: str = "",
+    keyframes: dict[str, list[int]] | None = None,
+    flagged: dict[str, list[int]] | None = None,
+    review_first: list[tuple[str, int]] | None = None,
+) -> Path:
+    """Save a PNG of per-slice confidence, read the right way round: up is sure, down is "check me".
+
+    Only slices the engine computed are drawn (no confident-looking points on empty slices); keyframes,
+    slices the engine overruled (``flagged``) and the first slices of the review queue (numbered in the
+    order to check them) are marked, and the legend says what each mark means."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    ax.axhspan(-0.05, 0.5, color="#f4cccc", alpha=0.5, lw=0, label="below 0.5: check these slices")
+    markers = {"axial": "o", "coronal": "s", "sagittal": "^"}
     for plane, per_slice in confidence.items():
-        if per_slice:
-            xs = sorted(per_slice)
-            ax.plot(xs, [per_slice[x] for x in xs], marker=".", label=plane)
-    ax.set_xlabel("slice")
-    ax.set_ylabel("confidence")
-    ax.set_ylim(-0.05, 1.05)
-    ax.legend(fontsize=8)
+        if not per_slice:
+            continue
+        xs = sorted(per_slice)
+        ys = [per_slice[x] for x in xs]
+        ax.plot(xs, ys, marker=markers.get(plane, "."), ms=3, lw=1, label=f"{plane}: confidence per slice")
+        keys = [x for x in (keyframes or {}).get(plane, []) if x in per_slice]
+        if keys:
+            ax.plot(keys, [per_slice[x] for x in keys], ls="none", marker="v", ms=7, mfc="none", mec="black",
+                    label=f"{plane}: keyframe (your prompt or drawing)")
+        bad = [x for x in (flagged or {}).get(plane, []) if x in per_slice]
+        if bad:
+            ax.plot(bad, [per_slice[x] for x in bad], ls="none", marker="x", ms=8, color="red",
+                    label=f"{plane}: overruled (left the keyframes' band), interpolated")
+    for rank, (plane, n) in enumerate(review_first or [], start=1):
+        y = confidence.get(plane, {}).get(n)
+        if y is not None:
+            ax.annotate(str(rank), (n, y), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=7,
+                        color="darkred")
+    ax.set_xlabel("slice index (numbers: review order, 1 = check first)")
+    ax.set_ylabel("confidence (1 = sure)")
+    ax.set_ylim(-0.05, 1.12)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(title or "per-slice confidence", fontsize=10)
     fig.tight_layout()
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def write_qc(volume: Volume, mask: np.ndarray, result, folder: str | os.PathLike, name: str,
+             review_marks: int = 10) -> dict:
+    """Write ``NAME_montage.png``, ``NAME_confidence.png`` and ``NAME_review.json`` (the engine result's
+    :meth:`~SegAssistLib.engine.result.EngineResult.qc_summary`, slices most likely wrong first) into
+    ``folder``; returns the review document."""
+    from SegAssistLib.io.jsonfile import write_json
+
+    folder = Path(folder)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+    region = result.region
+    disagree = region.expand(result.crop_disagreement > 0.5, False)  # bool: no full-grid float map
+    montage(volume, mask, folder / f"{safe}_montage.png", disagreement=disagree, title=name)
+    review = {"segment": name, **result.qc_summary()}
+    keys = {p: [n for n, i in per.items() if i.kind in ("keyframe", "locked")] for p, per in result.slice_info.items()}
+    flagged = {p: sorted(per) for p, per in result.flags.items()}
+    first = [(i["plane"], i["slice"]) for i in review["review_queue"][:review_marks]]
+    confidence_plot(result.confidence, folder / f"{safe}_confidence.png", title=name, keyframes=keys,
+                    flagged=flagged, review_first=first)
+    write_json(folder / f"{safe}_review.json", review)
+    return review

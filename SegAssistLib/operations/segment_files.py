@@ -33,16 +33,19 @@ def segment_from_prompts(
     plane: str = "axial",
     progress: Callable[[str, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    extrapolate: bool = False,
 ) -> tuple[Segmentation, dict[str, EngineResult]]:
     """Segment ``volume`` from markup prompts; returns the segmentation and each segment's engine result.
 
     A prompt may carry its own plane in ``prompt.plane`` (set by the markups reader from a ``"plane"``
-    field); otherwise ``plane`` is used. Prompts of one segment on the same slice accumulate.
+    field); otherwise ``plane`` is used. Prompts of one segment on the same slice accumulate. Nothing is
+    segmented beyond a segment's outermost prompted slices unless ``extrapolate`` (guarded, see
+    :mod:`SegAssistLib.engine.guards`).
     """
     prompts = list(prompts)
     if not prompts:
         raise PromptError("No prompts given: pass at least one markups file with points or an ROI.")
-    engine = SegmentationEngine(volume, backend, backend_options)
+    engine = SegmentationEngine(volume, backend, backend_options, extrapolate=extrapolate)
     order: list[str] = []
     for p in prompts:
         p_plane = getattr(p, "plane", None) or plane

@@ -110,7 +110,13 @@ def combine_prompts(prompts: Iterable[MarkupPrompt]) -> tuple[np.ndarray, np.nda
 # ---- the workflow -----------------------------------------------------------------------------------------
 class SegAssistWorkflow:
     """Volume, segmentation and prompt nodes in a scene, driven through one :class:`SegmentationEngine` per
-    volume. Every change to a segmentation node is one undo step (``undo()`` reverts it)."""
+    volume. Every change to a segmentation node is one undo step (``undo()`` reverts it).
+
+    ``extrapolate`` (default True): the panel's Propagate continues past the first/last prompted slice, with
+    the engine's guards (stops where the area grows or the confidence drops); False keeps every segment
+    within its outermost keyframes."""
+
+    extrapolate: bool = True
 
     def __init__(self, scene: Any = None, backend: str = "classical", backend_options: dict | None = None,
                  undo: bool = True, interpolation_method: str = "sdf"):
@@ -167,10 +173,12 @@ class SegAssistWorkflow:
         mtime = int(volume_node.GetImageData().GetMTime()) if volume_node.GetImageData() else 0
         held = self._engines.get(key)
         if held is not None and held[1] == signature and held[2] == mtime:
+            held[0].extrapolate = self.extrapolate
             return held[0]
         if held is not None:
             held[0].close()
-        engine = SegmentationEngine(self.volume(volume_node), self.backend_name, self.backend_options)
+        engine = SegmentationEngine(self.volume(volume_node), self.backend_name, self.backend_options,
+                                    extrapolate=self.extrapolate)
         self._engines[key] = (engine, signature, mtime)
         return engine
 

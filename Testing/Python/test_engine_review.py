@@ -1,0 +1,96 @@
+"""The review queue (issue 14, item 3): slices most likely wrong first, in the API and in the CLI's QC
+output, and a QC plot that reads the right way round. Real data: the lung2 lesion (CT)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.engine import SegmentationEngine
+from SegAssistLib.io.markups import MarkupPrompt, write_markups
+from scripted_backend import ScriptedBackend
+
+
+@pytest.fixture(scope="module")
+def lesion(lung2):
+    vol, label = lung2
+    gt = label.array.astype(bool)
+    view = PlaneView(vol, "axial")
+    occ = [n for n in range(view.n_slices) if view.slice(n, gt).any()]
+    return vol, gt, view, occ
+
+
+def centre_ras(view, gt, n):
+    m = view.slice(n, gt)
+    r, c = np.unravel_index(np.argmax(ndimage.distance_transform_edt(m)), m.shape)
+    return view.pixel_to_ras(n, r, c)
+
+
+def test_review_queue_puts_the_broken_slices_first(lesion):
+    vol, gt, view, occ = lesion
+    keys = [occ[0], occ[len(occ) // 2], occ[-1]]
+    broken = {occ[2], occ[-3]}  # a model that is right everywhere except on these two slices
+    everything = np.ones(view.slice_shape, dtype=bool)
+
+    def script(v, n):
+        return (everything, 0.9) if n in broken else (v.slice(n, gt), 0.9)
+
+    eng = SegmentationEngine(vol, ScriptedBackend(script))
+    for n in keys:
+        eng.set_keyframe_mask("lesion", "axial", n, view.slice(n, gt))
+    result = eng.run("lesion")
+    queue = result.review_queue
+    assert {(i.plane, i.slice_index) for i in queue[:2]} == {("axial", n) for n in broken}
+    assert all("band" in " ".join(i.reasons) for i in queue[:2])
+    risks = [i.risk for i in queue]
+    assert risks == sorted(risks, reverse=True)
+    # Hand-drawn keyframes are exact: they come last; every computed slice is in the queue once.
+    assert {i.slice_index for i in queue[-3:]} == set(keys)
+    assert sorted(i.slice_index for i in queue) == list(range(keys[0], keys[-1] + 1))
+    # The good slices between keyframes are less risky than the broken ones but not all alike.
+    middle = [i.risk for i in queue[2:-3]]
+    assert max(middle) < min(risks[:2]) and len(set(np.round(middle, 6))) > 1
+    summary = json.loads(json.dumps(result.qc_summary(top=5)))
+    assert [f["slice"] for f in summary["flagged"]] == sorted(broken)
+    assert [q["slice"] for q in summary["review_queue"][:2]] == [queue[0].slice_index, queue[1].slice_index]
+    assert summary["voxels"] == int(result.mask.sum()) <= summary["size_bound_voxels"]
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "SegAssistLib.cli.main", *args], capture_output=True, text=True)
+
+
+def test_cli_qc_writes_an_ordered_review_and_extrapolates_only_when_asked(tmp_path, lesion, case_path):
+    vol, gt, view, occ = lesion
+    keys = [occ[2], occ[5], occ[-3]]
+    for n in keys:
+        write_markups(tmp_path / f"Lesion_{n}.mrk.json", MarkupPrompt("Lesion", centre_ras(view, gt, n)[None], np.array([1])))
+    prompts = [str(p) for p in sorted(tmp_path.glob("*.mrk.json"))]
+    image = str(case_path("lung2", "image"))
+    slices = {}
+    for flag in ("", "--extrapolate"):
+        out, qc = tmp_path / f"out{flag}.seg.nrrd", tmp_path / f"qc{flag}"
+        res = run_cli("segment", image, "--prompts", *prompts, "-o", str(out), "--qc", str(qc), "--no-progress",
+                      *([flag] if flag else []))
+        assert res.returncode == 0, res.stderr
+        assert "Lesion: review first axial" in res.stdout
+        review = json.loads((qc / "Lesion_review.json").read_text())
+        assert review["segment"] == "Lesion"
+        risks = [q["risk"] for q in review["review_queue"]]
+        assert risks == sorted(risks, reverse=True) and len(set(risks)) > 1
+        assert (qc / "Lesion_confidence.png").stat().st_size > 5000
+        assert (qc / "Lesion_montage.png").stat().st_size > 5000
+        slices[flag] = sorted(q["slice"] for q in review["review_queue"])
+        if flag:
+            assert len(review["extrapolation_stops"]["axial"]) == 2
+        else:
+            assert review["extrapolation_stops"] == {}
+    # Without --extrapolate exactly the prompted span is segmented and listed; with it, more slices.
+    assert slices[""] == list(range(keys[0], keys[-1] + 1))
+    assert set(slices[""]) < set(slices["--extrapolate"])
