@@ -50,7 +50,18 @@ def run(args: argparse.Namespace) -> int:
 
     from SegAssistLib.io.segmentation_files import DICOM_SEG, LABELMAP, read_segmentation, segmentation_format, write_segmentation
 
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+    from SegAssistLib.io.segmentation_files import planned_outputs
+
     in_fmt, out_fmt = segmentation_format(args.input), segmentation_format(args.output)
+    out_table = args.color_table if in_fmt != LABELMAP else None
+    in_table = args.color_table if in_fmt == LABELMAP else None
+    if in_fmt == LABELMAP and not in_table:
+        from SegAssistLib.io.labelmap import find_table
+
+        in_table = find_table(args.input)
+    refuse_outputs_over_inputs(planned_outputs(args.output, out_table, args.table_format),
+                               [args.input, args.reference, in_table], "convert")
     # For a DICOM SEG output the reference is the series it refers to; the masks go on that series' grid too.
     segmentation = read_segmentation(
         args.input,

@@ -250,6 +250,13 @@ def _write_dataset_files(dataset, args: argparse.Namespace) -> list[Path]:
         from SegAssistLib.formats.datasets2d.volume_slices import write_images
 
         folder = out / "images" if kind in ("semantic", "cityscapes") else out.with_name(out.stem + "_images")
+        source = _opt(args, "images_dir")
+        if source and Path(source).exists() and Path(folder).exists():
+            from SegAssistLib.io.paths import UnsafePathError, same_file
+
+            if same_file(folder, source):
+                raise UnsafePathError(f"{folder}: the images would be written over the input images of --images-dir; "
+                                      "choose another output name.")
         written += write_images(dataset, folder)
     return written
 
@@ -278,6 +285,10 @@ def _write_volume(dataset, args) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+
+    refuse_outputs_over_inputs([args.output, _opt(args, "volume_out")],
+                               [args.input, _opt(args, "images_dir"), getattr(args, "reference", None)], "convert")
     dataset = read_dataset(args)
     written = write_dataset(dataset, args)
     n_regions = sum(len(s.regions) for s in dataset.samples)

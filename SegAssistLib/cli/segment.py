@@ -37,6 +37,11 @@ def run(args: argparse.Namespace) -> int:
     from SegAssistLib.io.volumes import read_volume
     from SegAssistLib.operations.segment_files import segment_from_prompts
 
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+    from SegAssistLib.io.segmentation_files import planned_outputs
+
+    refuse_outputs_over_inputs(planned_outputs(args.output) + ([args.qc] if args.qc else []),
+                               [args.volume, *args.prompts, args.reference], "segment")
     volume = read_volume(args.volume, args.series)
     prompts = [p for f in args.prompts for p in read_markups(f)]
     options = {}

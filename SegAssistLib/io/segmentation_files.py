@@ -73,6 +73,19 @@ def read_segmentation(
     return read_dicom_seg(path, reference)
 
 
+def planned_outputs(path: str | os.PathLike, color_table: str | os.PathLike | None = None,
+                    table_format: str = "csv") -> list[Path]:
+    """Every file :func:`write_segmentation` would write for ``path``: the file itself and, for a labelmap,
+    its colour table. Used to refuse an output that would overwrite an input before any work is done."""
+    fmt = segmentation_format(path)
+    out = [Path(path)]
+    if fmt == LABELMAP:
+        from SegAssistLib.io.labelmap import default_table_path
+
+        out.append(Path(color_table) if color_table else default_table_path(path, table_format or "csv"))
+    return out
+
+
 def write_segmentation(segmentation: Segmentation, path: str | os.PathLike, **options: Any) -> list[Path]:
     """Write ``segmentation`` in the format its file name asks for; returns the files written.
 

@@ -157,9 +157,12 @@ def read_coco_instances(json_path: str | os.PathLike, images_dir: str | os.PathL
         raise FormatError(f"{json_path}: not a COCO instances file (needs images, annotations and categories).")
     ontology = categories_to_ontology(doc["categories"], str(json_path))
     samples: dict[int, Sample2D] = {}
+    from SegAssistLib.io.paths import check_relative_name, contained
+
     for im in doc["images"]:
         image = None
-        if images_dir is not None and (Path(images_dir) / im["file_name"]).is_file():
+        check_relative_name(im["file_name"], f"{json_path}, image {im.get('id')}")
+        if images_dir is not None and contained(images_dir, im["file_name"], f"{json_path}").is_file():
             from SegAssistLib.formats.datasets2d.images import read_image
 
             image = read_image(Path(images_dir) / im["file_name"])[0]

@@ -165,7 +165,9 @@ def read_coco_panoptic(json_path: str | os.PathLike, png_dir: str | os.PathLike 
     names = {im["id"]: im for im in doc.get("images", [])}
     dataset = Dataset2D(ontology)
     for ann in doc["annotations"]:
-        png = png_dir / ann["file_name"]
+        from SegAssistLib.io.paths import contained
+
+        png = contained(png_dir, ann["file_name"], f"{json_path}, annotation of image {ann.get('image_id')}")
         rgb, _ = read_image(png)
         if rgb.ndim != 3 or rgb.shape[2] < 3:
             raise FormatError(f"{png}: a COCO panoptic PNG must be RGB; got shape {rgb.shape}.")
