@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-overlap", action="store_true",
                    help="labelmap output only: let later segments win where segments overlap (voxels are lost; "
                    "a warning says how many)")
+    p.add_argument("--ignore-frame-of-reference", action="store_true",
+                   help="DICOM SEG input: place the masks on --reference even when its FrameOfReferenceUID differs "
+                   "(only for series known to be registered)")
     if importlib.util.find_spec("SegAssistLib.cli.convert_datasets") is not None:
         from SegAssistLib.cli import convert_datasets
 
@@ -67,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         args.input,
         reference=args.reference,
         color_table=args.color_table if in_fmt == LABELMAP else None,
+        ignore_frame_of_reference=args.ignore_frame_of_reference,
     )
     options = {}
     if out_fmt == LABELMAP:

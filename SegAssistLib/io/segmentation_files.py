@@ -51,10 +51,12 @@ def _is_slicer_segmentation_nrrd(path: str | os.PathLike) -> bool:
 
 
 def read_segmentation(
-    path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None, color_table: str | None = None
+    path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None, color_table: str | None = None,
+    ignore_frame_of_reference: bool = False,
 ) -> Segmentation:
     """Read a segmentation file of any supported format; ``reference`` (a Volume, volume file or DICOM
-    folder) puts the masks on that grid."""
+    folder) puts the masks on that grid. A DICOM SEG whose frame of reference differs from a DICOM
+    reference's is refused unless ``ignore_frame_of_reference``."""
     fmt = segmentation_format(path)
     if isinstance(reference, (str, os.PathLike)):
         from SegAssistLib.io.volumes import read_volume
@@ -70,7 +72,7 @@ def read_segmentation(
         return read_labelmap(path, color_table, reference)
     from SegAssistLib.io.dicom_seg import read_dicom_seg
 
-    return read_dicom_seg(path, reference)
+    return read_dicom_seg(path, reference, ignore_frame_of_reference)
 
 
 def planned_outputs(path: str | os.PathLike, color_table: str | os.PathLike | None = None,

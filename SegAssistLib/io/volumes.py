@@ -129,6 +129,9 @@ def _read_enhanced_multiframe(p: Path, ds) -> Volume:
     positions = np.array([[float(v) for v in group(f, "PlanePositionSequence").ImagePositionPatient] for f in frames])
     pixel_spacing = [float(v) for v in group(frames[0], "PixelMeasuresSequence").PixelSpacing]
     names = [f"frame {i + 1}" for i in range(len(frames))]
+    from SegAssistLib.io.dicom_series import check_geometry
+
+    check_geometry(iops, positions, np.array([pixel_spacing] * len(frames)), str(p), names)
     order, step = order_slices(positions, iops[0], str(p), names)
     pixels = ds.pixel_array
     if pixels.ndim == 2:
