@@ -227,6 +227,8 @@ def read_manifest(path: str | os.PathLike, output_dir: str | os.PathLike | None 
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(f"{p}: not valid JSON ({exc}).") from None
+        except RecursionError:
+            raise ManifestError(f"{p}: not valid JSON (nested too deeply).") from None
         rows = doc.get("cases") if isinstance(doc, dict) else doc
         if not isinstance(rows, list):
             raise ManifestError(f'{p}: expected a list of cases or {{"cases": [...]}}.')

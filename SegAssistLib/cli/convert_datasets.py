@@ -85,7 +85,7 @@ def input_kind(path: str) -> str | None:
     if name.endswith(".json"):
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):
             return "coco"  # let the reader report the problem with the file's name
         if isinstance(doc, list):
             return "label-studio"

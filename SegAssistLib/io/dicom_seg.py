@@ -263,9 +263,20 @@ def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLik
     except Exception as exc:
         raise FormatError(f"{p}: DICOM SEG that highdicom cannot parse ({exc}).") from None
     where = str(p)
-    iop, pixel_spacing, positions, numbers = _frame_geometry(seg, where)
+    from SegAssistLib.io.jsonfile import malformed
+
+    with malformed(where, "DICOM SEG (frame geometry)"):
+        iop, pixel_spacing, positions, numbers = _frame_geometry(seg, where)
+    from SegAssistLib.io.dicom_series import check_geometry
+
+    check_geometry(np.asarray(iop, float)[None], np.asarray(positions, float),
+                   np.asarray(pixel_spacing, float)[None], where, [f"frame {n + 1}" for n in range(len(positions))])
     shape, own_ijk_to_ras, k_of_frame = _own_grid(seg, iop, pixel_spacing, positions, where)
-    frames = seg.pixel_array
+    try:
+        frames = seg.pixel_array
+    except Exception as exc:  # truncated or damaged pixel data: pydicom/numpy raise many types
+        raise FormatError(f"{p}: the SEG's pixel data cannot be decoded ({type(exc).__name__}: {exc}); "
+                          "the file is damaged or incomplete.") from None
     if frames.ndim == 2:
         frames = frames[None]
     if str(seg.SegmentationType) == "FRACTIONAL":

@@ -251,6 +251,9 @@ def read_seg_nrrd(path: str | os.PathLike, reference: Volume | None = None) -> S
         raise SegAssistError(f"{p}: no such file.")
     from slicerio.segmentation import read_segmentation
 
+    from SegAssistLib.io.declared_size import check_nrrd
+
+    check_nrrd(p)  # before pynrrd allocates what the header claims
     try:
         data = read_segmentation(str(p))
     except Exception as exc:  # pynrrd / slicerio raise many kinds of errors on a bad file

@@ -52,6 +52,14 @@ def read_volume(path: str | os.PathLike, series_uid: str | None = None) -> Volum
 def _read_with_sitk(p: Path, **metadata) -> Volume:
     import SimpleITK as sitk
 
+    from SegAssistLib.errors import FormatError
+    from SegAssistLib.io.declared_size import check_declared_size
+
+    try:  # before SimpleITK allocates what the header claims, or zero-fills a truncated NIfTI
+        check_declared_size(p)
+    except FormatError as exc:
+        raise VolumeReadError(str(exc)) from None
+
     try:
         image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
