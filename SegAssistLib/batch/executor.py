@@ -73,14 +73,20 @@ def run_case_in_worker(case: CaseSpec, force: bool = False, threads: int | None 
     return run_case(case, force)
 
 
+def local_pool(workers: int, threads: int | None) -> ProcessPoolExecutor:
+    """The pool of spawned local workers: each caps its thread pools and ends when this process dies."""
+    from SegAssistLib.batch.worker_guard import init_local_worker
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=init_local_worker, initargs=(threads, os.getpid()))
+
+
 def _run_local(cases: list[CaseSpec], workers: int, force: bool, threads: int | None) -> Iterator[CaseResult]:
     """Run cases in a pool of spawned processes; cases lost with a crashed process get one more try."""
     pending = list(cases)
     for attempt in (1, 2):
         lost: list[CaseSpec] = []
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx,
-                                 initializer=limit_worker_threads, initargs=(threads,)) as pool:
+        with local_pool(min(workers, len(pending)), threads) as pool:
             futures = {pool.submit(run_case, c, force): c for c in pending}
             for fut in as_completed(futures):
                 case = futures[fut]

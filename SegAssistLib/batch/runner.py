@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -94,21 +93,25 @@ def finished_result(case: CaseSpec) -> CaseResult | None:
                       str(result.get("worker", "")))
 
 
-def _temporary_leftovers(case: CaseSpec) -> list[Path]:
-    """Temporary files that ``atomic_output`` made for this case's outputs (left by a killed process)."""
-    out = Path(case.output)
-    names = [out.name, marker_path(out).name]
-    from SegAssistLib.io.segmentation_files import LABELMAP, segmentation_format
+def _output_targets(case: CaseSpec) -> list[Path]:
+    """Every file a case may write: its output, a labelmap's colour tables, its done marker."""
+    from SegAssistLib.io.segmentation_files import LABELMAP, planned_outputs, segmentation_format
 
+    out = Path(case.output)
+    targets = [*planned_outputs(out), marker_path(out)]
     if segmentation_format(out) == LABELMAP:
         from SegAssistLib.io.labelmap import default_table_path
 
-        names += [default_table_path(out, f).name for f in ("csv", "ctbl")]
-    # atomic_output names them ".<name>.<mkstemp letters>.tmp<suffix>"; mkstemp letters hold no dots.
-    patterns = [re.compile(re.escape(f".{n}.") + r"[A-Za-z0-9_]+\.tmp.*") for n in names]
-    if not out.parent.is_dir():
-        return []
-    return [p for p in out.parent.iterdir() if any(pat.fullmatch(p.name) for pat in patterns)]
+        targets.append(default_table_path(out, "ctbl"))
+    return targets
+
+
+def _temporary_leftovers(case: CaseSpec) -> list[Path]:
+    """Temporary files that ``atomic_output`` made for this case's outputs and that a killed process left
+    (same host, dead pid): never those of a live process, such as a concurrent ``--force`` run."""
+    from SegAssistLib.io.atomic import stale_temporaries
+
+    return [p for t in _output_targets(case) for p in stale_temporaries(t)]
 
 
 def _segment(case: CaseSpec) -> Segmentation:
@@ -169,8 +172,10 @@ def run_case(case: CaseSpec, force: bool = False) -> CaseResult:
             return done
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
-        for leftover in _temporary_leftovers(case):
-            leftover.unlink(missing_ok=True)
+        from SegAssistLib.io.atomic import clean_stale_temporaries
+
+        for target in _output_targets(case):
+            clean_stale_temporaries(target)
         marker_path(case.output).unlink(missing_ok=True)
         seg = OPERATIONS[case.operation](case)
         options = {"reference": case.volume} if case.output.lower().endswith(".dcm") else {}
