@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import ManifestError, SegAssistError
 
 OPERATIONS = ("segment", "interpolate", "convert")
 PLANES = ("axial", "coronal", "sagittal")
@@ -45,10 +45,6 @@ NOT_USED = {
     "interpolate": ("prompts", "segmentation", "backend"),
     "convert": ("prompts", "keyframes", "backend", "plane", "method"),
 }
-
-
-class ManifestError(SegAssistError):
-    """A batch manifest is malformed: the message names the file, the row and the field to fix."""
 
 
 @dataclass(frozen=True)
