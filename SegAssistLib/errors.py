@@ -16,6 +16,9 @@ class                       raised when
 ``InterpolationError``      keyframe interpolation was asked for something it cannot do
 ``ManifestError``           a batch manifest is malformed (names the file, row and field)
 ``Cancelled``               the user cancelled a long operation; nothing was written
+``SegmentError``            a segment is missing, duplicated or malformed, or cannot be stored as asked
+``MissingFileError``        an input file the user named does not exist
+``DependencyError``         an optional package the operation needs is not installed
 ==========================  ============================================================================
 """
 
@@ -58,3 +61,16 @@ class ManifestError(SegAssistError):
 
 class Cancelled(SegAssistError):
     """The user cancelled a propagation; nothing was written."""
+
+
+class SegmentError(SegAssistError):
+    """A segment is missing, duplicated, malformed (id, colour, attribute), or cannot be stored as asked
+    (an empty segmentation, overlaps in a labelmap)."""
+
+
+class MissingFileError(SegAssistError, FileNotFoundError):
+    """An input file the user named does not exist."""
+
+
+class DependencyError(SegAssistError, ImportError):
+    """An optional package an operation needs is not installed: the message says what to pip install."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, SegAssistError
+from SegAssistLib.errors import FormatError, MissingFileError, OptionError, SegmentError
 from SegAssistLib.io.atomic import atomic_group, atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
@@ -52,7 +52,7 @@ def _stem(path: Path) -> Path:
 def default_table_path(labelmap_path: str | os.PathLike, table_format: str = "csv") -> Path:
     """Where the colour table of ``labelmap_path`` lives: same name, ``.csv`` or ``.ctbl`` ending."""
     if table_format not in ("csv", "ctbl"):
-        raise SegAssistError(f"Colour table format must be 'csv' or 'ctbl', not {table_format!r}.")
+        raise OptionError(f"Colour table format must be 'csv' or 'ctbl', not {table_format!r}.")
     return Path(str(_stem(Path(labelmap_path))) + "." + table_format)
 
 
@@ -75,7 +75,7 @@ def write_color_table(entries: list[ColorEntry], path: str | os.PathLike) -> Pat
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise SegAssistError(f"{p}: a colour table must end in .csv or .ctbl.")
+        raise FormatError(f"{p}: a colour table must end in .csv or .ctbl.")
     with atomic_output(p) as tmp:
         _write_table(entries, tmp, suffix)
     return p
@@ -97,9 +97,9 @@ def read_color_table(path: str | os.PathLike) -> dict[int, ColorEntry]:
 
     p = Path(path)
     if not p.is_file():
-        raise SegAssistError(f"{p}: colour table not found.")
+        raise MissingFileError(f"{p}: colour table not found.")
     if p.suffix.lower() not in TABLE_SUFFIXES:
-        raise SegAssistError(f"{p}: a colour table must end in .csv or .ctbl.")
+        raise FormatError(f"{p}: a colour table must end in .csv or .ctbl.")
     rows = parse_colortable(p.read_text(encoding="utf-8"), p)
     # Slicer writes spaces in .ctbl names as "_" and reads them back as spaces; do the same.
     ctbl = p.suffix.lower() == ".ctbl"
@@ -126,16 +126,16 @@ def write_labelmap(
     """
     p = Path(path)
     if not p.name.lower().endswith(LABELMAP_SUFFIXES) or p.name.lower().endswith(".seg.nrrd"):
-        raise SegAssistError(f"{p}: write labelmaps as .nrrd, .nii or .nii.gz.")
+        raise FormatError(f"{p}: write labelmaps as .nrrd, .nii or .nii.gz.")
     if len(segmentation) == 0:
-        raise SegAssistError(f"{p}: the segmentation has no segments; nothing to write.")
+        raise SegmentError(f"{p}: the segmentation has no segments; nothing to write.")
     table = Path(color_table) if color_table else default_table_path(p, table_format)
     if table.suffix.lower() not in TABLE_SUFFIXES:
-        raise SegAssistError(f"{table}: a colour table must end in .csv or .ctbl.")
+        raise FormatError(f"{table}: a colour table must end in .csv or .ctbl.")
     if segmentation.overlaps():
         total = sum(int(segmentation.mask(s).sum()) for s in segmentation.segment_ids)
         if not allow_overlap:
-            raise SegAssistError(
+            raise SegmentError(
                 f"{p}: segments overlap and a labelmap holds one label per voxel, so voxels would be lost. "
                 "Write a .seg.nrrd or DICOM SEG instead (they keep overlaps), or pass allow_overlap / "
                 "--allow-overlap to let later segments win."

@@ -36,7 +36,7 @@ import numpy as np
 from SegAssistLib.backends.base import (
     Backend, BackendSession, Direction, SliceResult, check_direction,
 )
-from SegAssistLib.errors import BackendError, PromptError
+from SegAssistLib.errors import BackendError, OptionError, PromptError
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
 
@@ -431,7 +431,7 @@ class Sam2Session(BackendSession):
             raise PromptError(f"Objects {unknown} have no prompts in this session (known: {self.state['obj_ids']}).")
         start = keyframes[0] if start is None else self.view.check_slice(start, "start slice")
         if max_slices is not None and int(max_slices) < 0:
-            raise ValueError("max_slices must be zero or positive.")
+            raise OptionError("max_slices must be zero or positive.")
         return self._propagate(direction, start, max_slices, wanted, should_stop, keyframes)
 
     def _propagate(self, direction, start, max_slices, wanted, should_stop, keyframes) -> Iterator[SliceResult]:
