@@ -31,10 +31,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from SegAssistLib.core.planes import PLANES
 from SegAssistLib.errors import ManifestError, SegAssistError
 
 OPERATIONS = ("segment", "interpolate", "convert")
-PLANES = ("axial", "coronal", "sagittal")
 COLUMNS = ("case", "operation", "volume", "prompts", "keyframes", "segmentation", "output", "backend", "plane",
            "method")
 #: Fields each operation needs besides ``case``, ``operation`` and ``output``.

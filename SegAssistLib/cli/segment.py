@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from SegAssistLib.backends.registry import available_backends
+from SegAssistLib.backends.sam2.checkpoints import MODELS
 from SegAssistLib.core.planes import PLANES
 
 
@@ -22,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd, .nii.gz, .dcm)")
     p.add_argument("--backend", default="classical", help="classical (default, no weights), sam2, or a "
                    "registered backend: " + ", ".join(available_backends()))
-    p.add_argument("--checkpoint", help="SAM 2 checkpoint (.pt) or model name (tiny, small, base_plus, large)")
+    p.add_argument("--checkpoint", help=f"SAM 2 checkpoint (.pt) or model name ({', '.join(MODELS)})")
     p.add_argument("--device", help="torch device for SAM 2 (default: cuda, mps or cpu, whichever exists)")
     p.add_argument("--plane", default="axial", choices=PLANES,
                    help="plane of the prompted slices (default axial)")

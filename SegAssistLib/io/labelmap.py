@@ -20,6 +20,7 @@ import numpy as np
 from SegAssistLib.errors import FormatError, MissingFileError, OptionError, SegmentError
 from SegAssistLib.io.atomic import atomic_group, atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
+from SegAssistLib.core.colors import segment_color
 from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
 from SegAssistLib.core.volume import Volume
 
@@ -189,7 +190,7 @@ def read_labelmap(
             continue
         e = table.get(label)
         name = e.name if e else f"Label {label}"
-        color = e.color if e else _auto_color(label)
+        color = e.color if e else segment_color(label - 1)
         mask = np.zeros(volume.shape, dtype=bool)
         mask[box] = labels[box] == label
         if reference is not None:
@@ -198,9 +199,3 @@ def read_labelmap(
     return out
 
 
-def _auto_color(label: int) -> tuple[float, float, float]:
-    """A distinct colour for a label without a table entry (matplotlib's tab20 cycle)."""
-    import matplotlib
-
-    r, g, b, _ = matplotlib.colormaps["tab20"](label % 20)
-    return (float(r), float(g), float(b))

@@ -29,6 +29,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from SegAssistLib.core.colors import segment_color
 from SegAssistLib.core.planes import PlaneView, check_plane
 from SegAssistLib.core.segmentation import Segment, Segmentation
 from SegAssistLib.core.volume import Volume
@@ -125,7 +126,8 @@ def labelmap_as_segmentation(labels: Volume) -> Segmentation:
     array = whole_number_labels(labels.array)
     seg = Segmentation.like(labels)
     for value in np.unique(array[array != 0]).tolist():
-        seg.add_segment(Segment(id=f"Segment_{int(value)}", name=f"Label {int(value)}"), array == value)
+        seg.add_segment(Segment(id=f"Segment_{int(value)}", name=f"Label {int(value)}",
+                                color=segment_color(int(value) - 1)), array == value)
     return seg
 
 

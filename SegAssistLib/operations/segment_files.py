@@ -8,7 +8,6 @@ and the markups files); :func:`segment_from_prompts` from objects already read.
 
 from __future__ import annotations
 
-import colorsys
 import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
@@ -18,14 +17,9 @@ from SegAssistLib.backends.base import Backend
 from SegAssistLib.engine.segmentation_engine import EngineResult, SegmentationEngine
 from SegAssistLib.errors import PromptError
 from SegAssistLib.io.markups import MarkupPrompt
+from SegAssistLib.core.colors import segment_color
 from SegAssistLib.core.segmentation import DEFAULT_TERMINOLOGY, Segment, Segmentation
 from SegAssistLib.core.volume import Volume
-
-
-def segment_color(index: int) -> tuple[float, float, float]:
-    """A distinct, saturated colour for the ``index``-th segment (golden-ratio hue steps)."""
-    h = (0.12 + 0.618034 * index) % 1.0
-    return tuple(round(c, 4) for c in colorsys.hsv_to_rgb(h, 0.65, 0.9))  # type: ignore[return-value]
 
 
 def segment_from_prompts(

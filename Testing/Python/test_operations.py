@@ -13,6 +13,7 @@ import pytest
 
 import SegAssistLib
 from SegAssistLib import errors
+from SegAssistLib.core.colors import segment_color
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.segmentation import Segment, Segmentation
 from SegAssistLib.errors import BackendError, InterpolationError, OptionError, SegAssistError
@@ -168,6 +169,7 @@ def test_segment_files_from_markups(brain1, case_path, tmp_path):
     made = segment_files(case_path("brain1", "image"), files)
     (segment,) = list(made.segmentation)
     assert segment.name == "Tumour" and made.volume.shape == vol.shape
+    assert segment.color == segment_color(0)  # the one palette of new segments
     mask = made.segmentation.mask(segment.id)
     assert (mask & gt).sum() > 0.3 * gt.sum() and set(made.results) == {"Tumour"}
     with pytest.raises(BackendError, match="does not take option"):
