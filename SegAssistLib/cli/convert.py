@@ -34,6 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-overlap", action="store_true",
                    help="labelmap output only: let later segments win where segments overlap (voxels are lost; "
                    "a warning says how many)")
+    p.add_argument("--ignore-frame-of-reference", action="store_true",
+                   help="DICOM SEG input: place the masks on --reference even when its FrameOfReferenceUID differs "
+                   "(only for series known to be registered)")
     from SegAssistLib.cli import convert_datasets
 
     convert_datasets.add_arguments(p)
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from SegAssistLib.operations.convert import convert
 
     result = convert(args.input, args.output, reference=args.reference, color_table=args.color_table,
-                     table_format=args.table_format, allow_overlap=args.allow_overlap, **dataset2d_options(args))
+                     table_format=args.table_format, allow_overlap=args.allow_overlap,
+                     ignore_frame_of_reference=args.ignore_frame_of_reference, **dataset2d_options(args))
     print(result.summary(args.input, args.output))
     return 0

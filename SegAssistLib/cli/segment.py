@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="classical", help="classical (default, no weights), sam2, or a "
                    "registered backend: " + ", ".join(available_backends()))
     p.add_argument("--checkpoint", help=f"SAM 2 checkpoint (.pt) or model name ({', '.join(MODELS)})")
+    p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of the SAM 2 checkpoint (checked before use)")
+    p.add_argument("--trust-unverified", action="store_true",
+                   help="SAM 2: download or use a checkpoint whose SHA-256 is not known (unchecked)")
     p.add_argument("--device", help="torch device for SAM 2 (default: cuda, mps or cpu, whichever exists)")
     p.add_argument("--plane", default="axial", choices=PLANES,
                    help="plane of the prompted slices (default axial)")
@@ -37,8 +40,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from SegAssistLib.io.segmentation_files import write_segmentation
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+    from SegAssistLib.io.segmentation_files import planned_outputs, write_segmentation
     from SegAssistLib.operations.segment_files import backend_options, segment_files
+
+    refuse_outputs_over_inputs(planned_outputs(args.output) + ([args.qc] if args.qc else []),
+                               [args.volume, *args.prompts, args.reference], "segment")
+    options = backend_options(args.checkpoint, args.device, args.sha256, args.trust_unverified)
 
     bars: dict[str, tqdm] = {}
 
@@ -53,8 +61,7 @@ def run(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        made = segment_files(args.volume, args.prompts, args.backend, backend_options(args.checkpoint, args.device),
-                             args.plane, args.series, progress)
+        made = segment_files(args.volume, args.prompts, args.backend, options, args.plane, args.series, progress)
     finally:
         for bar in bars.values():
             bar.close()
