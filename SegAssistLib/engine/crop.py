@@ -145,7 +145,11 @@ class Region:
         return s.start, s.stop
 
     def expand(self, crop_array: np.ndarray, fill: float | bool = 0) -> np.ndarray:
-        """A full-grid array holding ``crop_array`` on this region and ``fill`` elsewhere."""
-        out = np.full(self.volume.shape, fill, dtype=crop_array.dtype)
+        """A full-grid array holding ``crop_array`` on this region and ``fill`` elsewhere. A zero fill uses
+        ``np.zeros`` (pages the operating system maps lazily), so only the region's pages become resident."""
+        if fill == 0 and not (isinstance(fill, float) and np.isnan(fill)):
+            out = np.zeros(self.volume.shape, dtype=crop_array.dtype)
+        else:
+            out = np.full(self.volume.shape, fill, dtype=crop_array.dtype)
         out[self.kji] = crop_array
         return out
