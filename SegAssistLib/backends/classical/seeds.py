@@ -69,14 +69,86 @@ class SliceSeeds:
 
 
 def _disk(shape: tuple[int, int], centres: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
-    """Bool image with filled ellipses (radius per axis) around each (row, col) centre."""
+    """Bool image with filled ellipses (radius per axis) around each (row, col) centre.
+
+    Each ellipse is drawn in its own bounding window, so 1,000 clicks cost 1,000 small stamps rather
+    than 1,000 passes over the slice (issue 18: a dense scribble of points must stay interactive)."""
     out = np.zeros(shape, dtype=bool)
     if len(centres) == 0:
         return out
-    rr, cc = np.ogrid[: shape[0], : shape[1]]
-    for r, c in centres:
-        out |= ((rr - r) / radius_px[0]) ** 2 + ((cc - c) / radius_px[1]) ** 2 <= 1.0
+    radius_px = np.broadcast_to(np.asarray(radius_px, dtype=float), (2,))
+    for r, c in np.asarray(centres, dtype=float).reshape(-1, 2):
+        r0, r1 = max(int(np.floor(r - radius_px[0])), 0), min(int(np.ceil(r + radius_px[0])) + 1, shape[0])
+        c0, c1 = max(int(np.floor(c - radius_px[1])), 0), min(int(np.ceil(c + radius_px[1])) + 1, shape[1])
+        if r0 >= r1 or c0 >= c1:
+            continue
+        rr, cc = np.ogrid[r0:r1, c0:c1]
+        out[r0:r1, c0:c1] |= ((rr - r) / radius_px[0]) ** 2 + ((cc - c) / radius_px[1]) ** 2 <= 1.0
     return out
+
+
+def _stamp(win: tuple[slice, slice], p: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
+    """The ellipse of :func:`_disk` around ``p``, cropped to ``win`` (no full-slice array)."""
+    radius_px = np.broadcast_to(np.asarray(radius_px, dtype=float), (2,))
+    rr, cc = np.ogrid[win[0], win[1]]
+    return ((rr - p[0]) / radius_px[0]) ** 2 + ((cc - p[1]) / radius_px[1]) ** 2 <= 1.0
+
+
+def _window(shape: tuple[int, int], p: np.ndarray, half_px: np.ndarray) -> tuple[slice, slice]:
+    """The window of ``half_px`` pixels (per axis) around point ``p``, clipped to the slice."""
+    r, c = p
+    return (slice(max(int(r - half_px[0]), 0), min(int(r + half_px[0]) + 2, shape[0])),
+            slice(max(int(c - half_px[1]), 0), min(int(c + half_px[1]) + 2, shape[1])))
+
+
+def _in_intervals(values: np.ndarray, intervals: list[tuple[float, float]]) -> np.ndarray:
+    """Bool mask of ``values`` inside the union of closed ``intervals``: one pass over the image whatever
+    the number of clicks (overlapping intervals are merged first)."""
+    if not intervals:
+        return np.zeros(values.shape, dtype=bool)
+    merged: list[list[float]] = []
+    for lo, hi in sorted(intervals):
+        if merged and lo <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    bounds = np.asarray(merged, dtype=np.float64)
+    idx = np.searchsorted(bounds[:, 0], values, side="right") - 1
+    ok = idx >= 0
+    out = np.zeros(values.shape, dtype=bool)
+    out[ok] = values[ok] <= bounds[idx[ok], 1]
+    return out
+
+
+def _local_distance_mm(own: np.ndarray, p: np.ndarray, spacing: np.ndarray, window: tuple[slice, slice] | None,
+                       shape: tuple[int, int]) -> float:
+    """Distance (mm) from click ``p`` to the nearest pixel outside ``own`` (the image edge counts as outside).
+
+    With a ``window``, ``own`` is that window's crop and only the window is searched: distances are capped
+    at the window's reach, which is all a correction click needs."""
+    if window is None:
+        edt = ndimage.distance_transform_edt(np.pad(own, 1, constant_values=False), sampling=spacing)
+        r, c = np.clip(np.rint(p).astype(int), 0, np.asarray(shape) - 1)
+        return float(edt[r + 1, c + 1])
+    (rs, cs) = window
+    # Pad with "outside" only where the window meets the image edge; inside the image the window's edge is
+    # no boundary, so the distance there is capped instead.
+    pads = [(1, 1), (1, 1)]
+    padded = np.pad(own, pads, constant_values=True)
+    if rs.start == 0:
+        padded[0, :] = False
+    if rs.stop == shape[0]:
+        padded[-1, :] = False
+    if cs.start == 0:
+        padded[:, 0] = False
+    if cs.stop == shape[1]:
+        padded[:, -1] = False
+    cap = float(min((rs.stop - rs.start) * spacing[0], (cs.stop - cs.start) * spacing[1]) / 2)
+    if padded.all():
+        return cap
+    edt = ndimage.distance_transform_edt(padded, sampling=spacing)
+    r, c = np.clip(np.rint(p).astype(int) - [rs.start, cs.start], 0, [rs.stop - rs.start - 1, cs.stop - cs.start - 1])
+    return min(float(edt[r + 1, c + 1]), cap)
 
 
 def _robust_spread(image: np.ndarray) -> float:
@@ -136,9 +208,8 @@ def build_seeds(
     smooth = ndimage.gaussian_filter(image, sigma=np.maximum(opt.smoothing_mm / spacing, 0.5))
 
     # Intensity statistics of the clicked tissue (positive clicks, else the prompt mask, else box centre).
-    if len(pos):
-        sample = _disk(image.shape, pos, np.maximum(3.0 / spacing, 2.0))
-    elif prompt.mask is not None and prompt.mask.any():
+    sample = None  # (positive clicks: each click's own neighbourhood, below)
+    if not len(pos) and prompt.mask is not None and prompt.mask.any():
         sample = prompt.mask
     floor = 0.04 * _robust_spread(smooth)
     box_tissue = None
@@ -148,12 +219,19 @@ def build_seeds(
         sample = box_tissue if box_tissue is not None else _disk(
             image.shape, np.array([[(r0 + r1) / 2, (c0 + c1) / 2]]), np.maximum([(r1 - r0) / 6, (c1 - c0) / 6], 1.0))
     # One (median, spread) per positive click: a heterogeneous object (a tumour's rim and core) is
-    # clicked once per tissue, and each click vouches for its own tissue.
-    groups = [sample] if not len(pos) else [_disk(image.shape, p[None], np.maximum(3.0 / spacing, 2.0)) for p in pos]
-    stats = [(float(np.median(smooth[g])), max(float(smooth[g].std()), floor)) for g in groups]
-    similar = np.zeros(image.shape, dtype=bool)
-    for mu, sigma in stats:
-        similar |= np.abs(smooth - mu) <= opt.similar_sigmas * sigma
+    # clicked once per tissue, and each click vouches for its own tissue. Computed in a small window per
+    # click, and every full-slice test below is one pass over the union of the clicks' intensity ranges.
+    sample_r = np.maximum(3.0 / spacing, 2.0)
+    if len(pos):
+        stats = []
+        for p in pos:
+            win = _window(image.shape, p, sample_r + 1)
+            g = _stamp(win, p, sample_r)
+            v = smooth[win][g]
+            stats.append((float(np.median(v)), max(float(v.std()), floor)))
+    else:
+        stats = [(float(np.median(smooth[sample])), max(float(smooth[sample].std()), floor))]
+    similar = _in_intervals(smooth, [(mu - opt.similar_sigmas * sg, mu + opt.similar_sigmas * sg) for mu, sg in stats])
 
     # Object seeds: around each positive click, a disk of half the distance to the nearest pixel that no
     # longer looks like the clicked tissue (a single click then seeds a fair part of a homogeneous object,
@@ -161,11 +239,18 @@ def build_seeds(
     object_seed = np.zeros(image.shape, dtype=bool)
     local_mm = np.zeros(len(pos))
     if len(pos):
+        # Corrections only need distances up to their caps: search a window of that reach around them.
+        corr_half = np.ceil(max(opt.correction_reach_mm / max(opt.reach, 1e-6), opt.correction_radius_mm,
+                                opt.click_radius_mm) * 1.5 / spacing) + 2
         for i, (p, (mu, sigma)) in enumerate(zip(pos, stats)):
-            own = np.abs(smooth - mu) <= opt.similar_sigmas * sigma
-            edt = ndimage.distance_transform_edt(np.pad(own, 1, constant_values=False), sampling=spacing)[1:-1, 1:-1]
-            r, c = np.clip(np.rint(p).astype(int), 0, [nr - 1, nc - 1])
-            local_mm[i] = edt[r, c]
+            lo_v, hi_v = mu - opt.similar_sigmas * sigma, mu + opt.similar_sigmas * sigma
+            if i == 0:
+                own = (smooth >= lo_v) & (smooth <= hi_v)
+                local_mm[i] = _local_distance_mm(own, p, spacing, None, image.shape)
+            else:
+                win = _window(image.shape, p, corr_half)
+                own_w = (smooth[win] >= lo_v) & (smooth[win] <= hi_v)
+                local_mm[i] = _local_distance_mm(own_w, p, spacing, win, image.shape)
             radius_mm = max(opt.click_radius_mm, opt.seed_fraction * local_mm[i])
             if i == 0:
                 # The first click is at the object's centre. In heterogeneous tissue (a tumour's texture)
@@ -177,7 +262,10 @@ def build_seeds(
             if i > 0:  # a correction click fixes a detail near the boundary: keep its seed small
                 radius_mm = min(radius_mm, opt.correction_radius_mm)
             radius = np.maximum(radius_mm / spacing, 1.0)
-            object_seed |= _disk(image.shape, p[None], radius) & (own | _disk(image.shape, p[None], click_r))
+            win = _window(image.shape, p, np.maximum(radius, click_r) + 1)
+            own_w = (smooth[win] >= lo_v) & (smooth[win] <= hi_v)
+            stamp = _stamp(win, p, radius) & (own_w | _stamp(win, p, click_r))
+            object_seed[win] |= stamp
 
     # Region of interest.
     if prompt.box is not None:
@@ -244,9 +332,7 @@ def build_seeds(
     # Far from every clicked tissue. A box alone names no tissue (its seed is a guess), and its far pixels
     # may be the object's other parts: there the box's outside is the background.
     if opt.far_sigmas > 0 and (len(pos) or prompt.mask is not None or not opt.box_only_outside):
-        far = np.ones(shape, dtype=bool)
-        for mu, sigma in stats:
-            far &= np.abs(smooth[roi] - mu) > opt.far_sigmas * sigma
+        far = ~_in_intervals(smooth[roi], [(mu - opt.far_sigmas * sg, mu + opt.far_sigmas * sg) for mu, sg in stats])
         seeds[far] = BACKGROUND
     seeds[_disk(shape, neg - offset, click_r)] = BACKGROUND
     if prompt.mask is not None and prompt.mask.any():
