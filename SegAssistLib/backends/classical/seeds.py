@@ -57,6 +57,10 @@ class SeedOptions:
     box_core_fraction: float = 0.15  # ... looking only this far (fraction of the box size) inside the box edge
     box_rare_fraction: float = 0.02  # ... "rare": under this fraction of the ring's pixels have that intensity
     box_only_outside: bool = True  # with a box alone, background seeds only outside it (no "far" pixels inside)
+    single_click_reach: float = 3.0  # one click alone: background beyond this many times its distance to an edge (0 = off)
+    single_click_min_mm: float = 6.0  # ... but never closer than this to the click
+    edge_percentile: float = 90.0  # "an edge": gradient above this percentile of the window around the click
+    edge_window_mm: float = 20.0  # ... a window of this half-width
 
 
 @dataclass
@@ -174,7 +178,11 @@ def _unlike_surroundings(smooth: np.ndarray, box, spacing: np.ndarray, floor: fl
     mc = int((c1 - c0) * opt.box_core_fraction)
     core[r0 + mr:r1 - mr + 1, c0 + mc:c1 - mc + 1] = True
     values = smooth[ring]
-    edges = np.arange(min(values.min(), smooth[core].min()) - floor, max(values.max(), smooth[core].max()) + 2 * floor, floor)
+    lo_v, hi_v = min(values.min(), smooth[core].min()), max(values.max(), smooth[core].max())
+    # A bin width of at least 1/2000 of the range: a slice whose 1st-99th percentile spread is tiny (mostly
+    # air or zero padding) would otherwise ask for billions of bins.
+    floor = max(floor, float(hi_v - lo_v) / 2000.0, 1e-6)
+    edges = np.arange(lo_v - floor, hi_v + 2 * floor, floor)
     hist, _ = np.histogram(values, bins=edges)
     density = np.convolve(hist, np.ones(5), mode="same") / len(values)
     idx = np.clip(np.digitize(smooth[core], edges) - 1, 0, len(density) - 1)
@@ -184,6 +192,24 @@ def _unlike_surroundings(smooth: np.ndarray, box, spacing: np.ndarray, floor: fl
     if rare.sum() < max(10, 0.02 * core.sum()):
         return None
     return rare
+
+
+def single_click_limit_mm(smooth: np.ndarray, p: np.ndarray, spacing: np.ndarray, opt: "SeedOptions") -> float:
+    """How far (mm) a single click's region may reach: ``single_click_reach`` times the distance from the
+    click to the nearest edge (gradient above the ``edge_percentile`` of a window around the click), and
+    at least ``single_click_min_mm``. The click is at the structure's centre, so that distance is about
+    its inner radius whatever the tissue around it looks like."""
+    half = np.ceil(opt.edge_window_mm / spacing).astype(int)
+    win = _window(smooth.shape, p, half)
+    patch = smooth[win]
+    spread = float(np.percentile(patch, 99) - np.percentile(patch, 1)) or 1.0
+    grad = ndimage.gaussian_gradient_magnitude(patch / spread, sigma=np.maximum(1.0 / spacing, 0.5))
+    edges = grad > np.percentile(grad, opt.edge_percentile)
+    if not edges.any():
+        return float(np.max(half * spacing))
+    dist = ndimage.distance_transform_edt(~edges, sampling=spacing)
+    r, c = np.clip(np.rint(p).astype(int) - [win[0].start, win[1].start], 0, np.asarray(patch.shape) - 1)
+    return max(opt.single_click_reach * float(dist[r, c]), opt.single_click_min_mm)
 
 
 def build_seeds(
@@ -335,6 +361,15 @@ def build_seeds(
         far = ~_in_intervals(smooth[roi], [(mu - opt.far_sigmas * sg, mu + opt.far_sigmas * sg) for mu, sg in stats])
         seeds[far] = BACKGROUND
     seeds[_disk(shape, neg - offset, click_r)] = BACKGROUND
+    if len(pos) == 1 and prompt.box is None and prompt.mask is None and opt.single_click_reach > 0:
+        # A single click says "this structure, around here": its size is bounded by the nearest image
+        # edge around the click. Without this bound a click on a small or weak-boundary cross-section
+        # floods similar neighbouring tissue up to the ROI border (issue 14: Dice 0.02 on end slices).
+        limit_mm = single_click_limit_mm(smooth, pos[0], spacing, opt)
+        rr, cc = np.ogrid[: shape[0], : shape[1]]
+        p = pos[0] - offset
+        beyond = ((rr - p[0]) * spacing[0]) ** 2 + ((cc - p[1]) * spacing[1]) ** 2 > limit_mm ** 2
+        seeds[beyond & (seeds != OBJECT)] = BACKGROUND
     if prompt.mask is not None and prompt.mask.any():
         seeds[prompt.mask[roi]] = OBJECT
     if len(pos):
