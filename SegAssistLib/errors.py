@@ -23,3 +23,25 @@ class FormatError(SegAssistError):
 
 class BackendError(SegAssistError):
     """A segmentation backend is missing, misconfigured or failed."""
+
+
+class MissingDependencyError(SegAssistError):
+    """An optional package that a feature needs is not installed; the message names the extra to install."""
+
+
+def import_optional(module: str, extra: str, purpose: str):
+    """Import ``module`` or raise :class:`MissingDependencyError` naming the pip extra that provides it.
+
+    ``purpose`` says what needed it ("Label Studio XML", "DICOM SEG"), so the user learns what to install and
+    why: ``pip install 'segassist[formats]'``. Returns the imported module.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or module
+        raise MissingDependencyError(
+            f"{purpose} needs the package {missing!r}, which is not installed. "
+            f"Install the extra: pip install 'segassist[{extra}]' (or pip install -e '.[{extra}]' in a checkout)."
+        ) from None

@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
         in_table = find_table(args.input)
     refuse_outputs_over_inputs(planned_outputs(args.output, out_table, args.table_format),
                                [args.input, args.reference, in_table], "convert")
+    from SegAssistLib.cli.checks import check_outputs
+
+    check_outputs(planned_outputs(args.output, out_table, args.table_format), command="convert")
     # For a DICOM SEG output the reference is the series it refers to; the masks go on that series' grid too.
     segmentation = read_segmentation(
         args.input,

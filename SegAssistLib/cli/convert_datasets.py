@@ -289,6 +289,10 @@ def run(args: argparse.Namespace) -> int:
 
     refuse_outputs_over_inputs([args.output, _opt(args, "volume_out")],
                                [args.input, _opt(args, "images_dir"), getattr(args, "reference", None)], "convert")
+    from SegAssistLib.cli.checks import check_outputs
+
+    # the output is a file (COCO JSON, tasks) or a folder (semantic PNGs, slices); either way its folder is probed
+    check_outputs([_opt(args, "volume_out")], [args.output], "convert")
     dataset = read_dataset(args)
     written = write_dataset(dataset, args)
     n_regions = sum(len(s.regions) for s in dataset.samples)

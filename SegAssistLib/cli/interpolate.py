@@ -104,6 +104,9 @@ def run(args: argparse.Namespace) -> int:
     from SegAssistLib.io.paths import refuse_outputs_over_inputs
 
     refuse_outputs_over_inputs([out], [src, args.volume], "interpolate")
+    from SegAssistLib.cli.checks import check_outputs
+
+    check_outputs([out], command="interpolate")
     reference = read_volume(args.volume) if args.volume else None
 
     def report(value: int, plane: str | None) -> None:

@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from SegAssistLib.formats.ontology import read_ontology, write_ontology
 
+    if getattr(args, "output", None):
+        from SegAssistLib.cli.checks import check_outputs
+
+        check_outputs([args.output], command="ontology")
+
     if args.action == "from-segmentation":
         from SegAssistLib.io.segmentation_files import read_segmentation
         from SegAssistLib.formats.ontology import ontology_from_segmentation

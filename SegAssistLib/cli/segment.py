@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
 
     refuse_outputs_over_inputs(planned_outputs(args.output) + ([args.qc] if args.qc else []),
                                [args.volume, *args.prompts, args.reference], "segment")
+    from SegAssistLib.cli.checks import check_outputs
+
+    check_outputs(planned_outputs(args.output), [args.qc], "segment")
     volume = read_volume(args.volume, args.series)
     prompts = [p for f in args.prompts for p in read_markups(f)]
     options = {}

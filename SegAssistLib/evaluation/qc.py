@@ -6,6 +6,8 @@ plane was, without opening Slicer. matplotlib runs with the non-interactive Agg 
 
 from __future__ import annotations
 
+from SegAssistLib.errors import import_optional
+
 import os
 from pathlib import Path
 
@@ -18,10 +20,10 @@ from SegAssistLib.core.windowing import default_window
 
 
 def _pyplot():
-    import matplotlib
+    matplotlib = import_optional("matplotlib", "qc", "QC pictures")
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = import_optional("matplotlib.pyplot", "qc", "QC pictures")
 
     return plt
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, SegAssistError
+from SegAssistLib.errors import FormatError, SegAssistError, import_optional
 from SegAssistLib.io.atomic import atomic_group, atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
@@ -143,8 +143,8 @@ def write_labelmap(
         if not allow_overlap:
             raise SegAssistError(
                 f"{p}: segments overlap and a labelmap holds one label per voxel, so voxels would be lost. "
-                "Write a .seg.nrrd or DICOM SEG instead (they keep overlaps), or pass allow_overlap / "
-                "--allow-overlap to let later segments win."
+                "Write a .seg.nrrd or DICOM SEG instead (they keep overlaps), or add --allow-overlap "
+                "(Python: allow_overlap=True) to let later segments win."
             )
     labels, mapping = segmentation.to_labelmap(allow_overlap=allow_overlap)
     if allow_overlap and segmentation.overlaps():
@@ -206,7 +206,7 @@ def read_labelmap(
 
 def _auto_color(label: int) -> tuple[float, float, float]:
     """A distinct colour for a label without a table entry (matplotlib's tab20 cycle)."""
-    import matplotlib
+    matplotlib = import_optional("matplotlib", "qc", "colour tables")
 
     r, g, b, _ = matplotlib.colormaps["tab20"](label % 20)
     return (float(r), float(g), float(b))

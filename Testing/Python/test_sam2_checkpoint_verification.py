@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 
 from SegAssistLib.backends.sam2 import checkpoints as ck
 from SegAssistLib.errors import BackendError
-from test_sam2_checkpoints import PAYLOAD, SHA, server  # noqa: F401  (server is a fixture)
+from test_backends_sam2_checkpoints import PAYLOAD, SHA, server  # noqa: F401  (server is a fixture)
 
 
 def test_download_without_hash_is_refused_before_any_request(server, tmp_path):  # noqa: F811
