@@ -29,7 +29,7 @@ import argparse
 import json
 from pathlib import Path
 
-from SegAssistLib.formats.datasets2d.instance_linking import DEFAULT_MIN_IOU
+from SegAssistLib.formats.datasets2d.defaults import DEFAULT_MIN_IOU
 from SegAssistLib.errors import FormatError, SegAssistError
 
 VOLUME_SEG_SUFFIXES = (".seg.nrrd", ".nrrd", ".nii", ".nii.gz", ".dcm")

@@ -14,15 +14,11 @@ import importlib.util
 import logging
 from pathlib import Path
 
-import numpy as np
-
-from SegAssistLib.core.volume import Volume
-
 log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from SegAssistLib.interpolation import DEFAULT_METHOD, METHODS
+    from SegAssistLib.interpolation.methods import DEFAULT_METHOD, METHODS
 
     p = sub.add_parser(
         "interpolate",
@@ -62,6 +58,8 @@ def _have_segmentation_io(path: Path) -> None:
 
 
 def _labelmap_as_segmentation(labels, geometry):
+    import numpy as np
+
     from SegAssistLib.core.segmentation import Segment, Segmentation
 
     seg = Segmentation.like(geometry)
@@ -90,6 +88,7 @@ def _interpolate_segmentation(seg, args, report):
 
 
 def run(args: argparse.Namespace) -> int:
+    from SegAssistLib.core.volume import Volume
     from SegAssistLib.errors import SegAssistError
     from SegAssistLib.interpolation import interpolate_labelmap
     from SegAssistLib.io.volumes import read_volume, write_volume
@@ -136,8 +135,11 @@ def run(args: argparse.Namespace) -> int:
             geometry = labels
             seg = _labelmap_as_segmentation(result, labels) if seg_out else None
     except SegAssistError as exc:
-        where = f"{src} does not lie on {args.volume}" if "resample" in str(exc) and args.volume else str(src)
-        raise type(exc)(f"{where}: {exc}") from None
+        if "resample" in str(exc) and args.volume:
+            raise type(exc)(f"{src} does not lie on {args.volume}: {exc}") from None
+        if str(src) in str(exc):  # the reader already named the file
+            raise
+        raise type(exc)(f"{src}: {exc}") from None
     if seg_out:
         from SegAssistLib.io.segmentation_files import write_segmentation
 

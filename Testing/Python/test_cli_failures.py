@@ -190,3 +190,11 @@ def test_dicom_seg_reference_without_slice_thickness_uses_the_slice_spacing(seri
     spacing = np.linalg.norm(np.subtract(*[pydicom.dcmread(f).ImagePositionPatient for f in
                                            sorted(reference.iterdir())[:2]]))
     assert float(measures.SliceThickness) == pytest.approx(spacing, rel=1e-4)
+
+
+def test_interpolate_names_a_missing_file_once(tmp_path):
+    missing = tmp_path / "keyframes.nrrd"
+    result = segassist("interpolate", str(missing), "-o", str(tmp_path / "filled.nrrd"))
+    assert_user_error(result, "no such file")
+    assert result.stderr.count(str(missing)) == 1, result.stderr
+    assert list(tmp_path.iterdir()) == []
