@@ -109,20 +109,36 @@ def montage(
     return Path(path)
 
 
-def confidence_plot(confidence: dict[str, dict[int, float]], path: str | os.PathLike, title: str = "") -> Path:
-    """Save a PNG line plot of per-slice confidence for each plane."""
+def confidence_plot(confidence: dict[str, dict[int, float]], path: str | os.PathLike, title: str = "",
+                    low: float = 0.5) -> Path:
+    """Save a PNG line plot of per-slice confidence for each plane, readable without this docstring.
+
+    The axes say what they are (the backend's own score per slice, 0-1: SAM 2's predicted IoU or object
+    presence, the classical backend's edge/contrast score), slices below ``low`` are marked and counted in the
+    caption as the ones to review first, and a plane with no slices is named as such."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 3))
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    weak_total = 0
     for plane, per_slice in confidence.items():
         if per_slice:
             xs = sorted(per_slice)
-            ax.plot(xs, [per_slice[x] for x in xs], marker=".", label=plane)
-    ax.set_xlabel("slice")
-    ax.set_ylabel("confidence")
+            ys = [per_slice[x] for x in xs]
+            line, = ax.plot(xs, ys, marker=".", label=f"{plane} ({len(xs)} slices)")
+            weak = [(x, y) for x, y in zip(xs, ys) if y < low]
+            weak_total += len(weak)
+            if weak:
+                ax.scatter(*zip(*weak), marker="o", s=60, facecolors="none", edgecolors="red")
+        else:
+            ax.plot([], [], label=f"{plane} (no slices)")
+    ax.axhline(low, color="red", linestyle=":", linewidth=0.8)
+    ax.set_xlabel("slice index along the plane")
+    ax.set_ylabel("backend's score (0-1)")
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=8)
     ax.set_title(title or "per-slice confidence", fontsize=10)
-    fig.tight_layout()
+    fig.text(0.01, 0.01, f"Higher is surer. Circled: {weak_total} slice(s) below {low:g}; review those first.",
+             fontsize=7)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)

@@ -41,3 +41,14 @@ def test_prompted_slices_are_the_keyframes_slices():
         assert round(float(expect[0, 0])) == n
         np.testing.assert_allclose(marks[n][0], expect[:, 1:])
         np.testing.assert_array_equal(marks[n][1], labels)
+
+
+def test_confidence_plot_handles_an_empty_plane_and_writes_a_png(tmp_path):
+    from PIL import Image
+
+    from SegAssistLib.evaluation.qc import confidence_plot
+
+    path = confidence_plot({"axial": {0: 0.9, 1: 0.2, 2: 0.95}, "coronal": {}}, tmp_path / "c.png", title="t")
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size[0] > 400
+    assert [p.name for p in tmp_path.iterdir()] == ["c.png"]  # atomic: no temporary left
