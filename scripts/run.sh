@@ -23,6 +23,8 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 py="$venv/bin/python"
+# --no-compile: no .pyc for the thousands of modules never imported (108 MB of the demo venv); Python
+# compiles what it imports on first use.
 pip() { "$py" -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "is ignored: it is neither" || true; }
 
 stamp="$venv/.segassist-$mode.stamp"
@@ -30,15 +32,15 @@ want="$(cat pyproject.toml scripts/run.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "== installing SegAssist ($mode) into $venv"
   if [ "$mode" = demo ]; then
-    pip install -e ".[demo]"
+    pip install --no-compile -e ".[demo]"
   else
     # torch first, pinned: unpinned, pip would pull a CUDA build of several GB. sam2's isolated build
     # would do the same, hence --no-build-isolation --no-deps, with its run-time dependencies listed.
-    pip install "torch==2.13.0"
-    pip install -e ".[demo,qc,formats,slicer,test]" "hydra-core>=1.3.2" "iopath>=0.1.10" "omegaconf==2.3.0" "mpmath==1.3.0" \
+    pip install --no-compile "torch==2.13.0"
+    pip install --no-compile -e ".[demo,qc,formats,slicer,test]" "hydra-core>=1.3.2" "iopath>=0.1.10" "omegaconf==2.3.0" "mpmath==1.3.0" \
       "setuptools" "wheel"  # the data script's pip download builds old sdists' metadata with these
-    SAM2_BUILD_CUDA=0 pip install --no-build-isolation --no-deps "sam2==1.1.0"
-    if [ "$mode" = peers ]; then pip install -e ".[peers]"; fi
+    SAM2_BUILD_CUDA=0 pip install --no-compile --no-build-isolation --no-deps "sam2==1.1.0"
+    if [ "$mode" = peers ]; then pip install --no-compile -e ".[peers]"; fi
   fi
   "$py" -c "import SegAssistLib" || { echo "install failed: SegAssistLib does not import" >&2; exit 1; }
   echo "$want" > "$stamp"
