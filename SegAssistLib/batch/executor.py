@@ -37,7 +37,7 @@ from SegAssistLib.batch.manifest import CaseSpec, cases_from_rows
 from SegAssistLib.batch.runner import FAILED, CaseResult, finished_result, run_case
 from SegAssistLib.batch.summary import BatchSummary
 from SegAssistLib.batch.threads import limit_worker_threads
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import DependencyError, OptionError
 
 Progress = Callable[[CaseResult], None]
 
@@ -62,7 +62,7 @@ def worker_threads(threads_per_worker: int | str | None, workers: int, cluster: 
     if threads_per_worker is None or threads_per_worker == 0:
         return None
     if isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 0:
-        raise SegAssistError(f"threads_per_worker must be 'auto', a whole number of at least 1, or None/0 for "
+        raise OptionError(f"threads_per_worker must be 'auto', a whole number of at least 1, or None/0 for "
                              f"the libraries' own default, not {threads_per_worker!r}.")
     return threads_per_worker
 
@@ -108,7 +108,7 @@ def _dask_client(address: Any):
     try:
         from distributed import Client
     except ImportError:
-        raise SegAssistError(
+        raise DependencyError(
             'Running on a cluster needs Dask distributed: pip install "segassist[batch]" (or distributed).'
         ) from None
     if not isinstance(address, str):  # a Client or a cluster object
@@ -116,7 +116,7 @@ def _dask_client(address: Any):
     try:
         return Client(address, timeout="20s"), False
     except (OSError, TimeoutError) as exc:
-        raise SegAssistError(
+        raise OptionError(
             f"Cannot reach the Dask scheduler at {address} ({exc}). Start one with `dask scheduler` and workers "
             f"with `dask worker {address}`, or leave out --address to run on this machine."
         ) from None
@@ -169,7 +169,7 @@ def run_batch(
     """
     cases = cases_from_rows(rows, base_dir, output_dir)
     if workers is not None and workers < 1:
-        raise SegAssistError(f"workers must be at least 1, not {workers}.")
+        raise OptionError(f"workers must be at least 1, not {workers}.")
     start = time.perf_counter()
     results: dict[str, CaseResult] = {}
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from SegAssistLib.batch.manifest import CaseSpec
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import InterpolationError, SegAssistError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.core.segmentation import Segmentation
 
@@ -115,29 +115,20 @@ def _temporary_leftovers(case: CaseSpec) -> list[Path]:
 
 
 def _segment(case: CaseSpec) -> Segmentation:
-    from SegAssistLib.io.markups import read_markups
-    from SegAssistLib.io.volumes import read_volume
-    from SegAssistLib.operations.segment_files import segment_from_prompts
+    from SegAssistLib.operations.segment_files import segment_files
 
-    volume = read_volume(case.volume)
-    prompts = [p for f in case.prompts for p in read_markups(f)]
-    seg, _ = segment_from_prompts(volume, prompts, case.backend, None, case.plane or "axial")
-    return seg
+    return segment_files(case.volume, case.prompts, case.backend, None, case.plane or "axial").segmentation
 
 
 def _interpolate(case: CaseSpec) -> Segmentation:
-    from SegAssistLib.interpolation import DEFAULT_METHOD, interpolate_labelmap
+    from SegAssistLib.interpolation import DEFAULT_METHOD
     from SegAssistLib.io.segmentation_files import read_segmentation
-    from SegAssistLib.io.volumes import read_volume
+    from SegAssistLib.operations.interpolate import interpolate_segmentation
 
-    volume = read_volume(case.volume)
-    seg = read_segmentation(case.keyframes, reference=volume)
+    seg = read_segmentation(case.keyframes, reference=case.volume)
     if len(seg) == 0:
-        raise SegAssistError(f"{case.keyframes}: the keyframe labelmap is empty; draw some slices first.")
-    labels, mapping = seg.to_labelmap()
-    filled = interpolate_labelmap(labels, volume, case.plane or "auto", method=case.method or DEFAULT_METHOD)
-    for value, sid in mapping.items():
-        seg.set_mask(sid, filled == value)
+        raise InterpolationError(f"{case.keyframes}: the keyframe labelmap is empty; draw some slices first.")
+    interpolate_segmentation(seg, case.plane or "auto", method=case.method or DEFAULT_METHOD)
     return seg
 
 

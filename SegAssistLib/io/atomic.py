@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import OptionError
 
 
 def _suffix(path: Path) -> str:
@@ -113,7 +113,7 @@ class _Group:
         """Refuse a second output to a path already written in this group."""
         key = os.path.abspath(target)
         if any(os.path.abspath(t) == key for _, t in self.pending):
-            raise SegAssistError(f"{target}: two outputs of one write would go to this file; give them distinct names.")
+            raise OptionError(f"{target}: two outputs of one write would go to this file; give them distinct names.")
 
     def add(self, tmp: Path, target: Path) -> None:
         self.check(target)
