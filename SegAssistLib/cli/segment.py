@@ -17,9 +17,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("volume", help="volume file or DICOM folder")
     p.add_argument("--prompts", nargs="+", required=True, metavar="FILE", help="Slicer .mrk.json files")
     p.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd, .nii.gz, .dcm)")
-    p.add_argument("--backend", default="classical", help="classical (default, no weights) or sam2")
-    p.add_argument("--checkpoint", help="SAM 2 checkpoint (.pt) or model name (tiny, small, base_plus, large)")
-    p.add_argument("--device", help="torch device for SAM 2 (default: cuda, mps or cpu, whichever exists)")
+    p.add_argument("--backend", default="classical",
+                   help="classical (default, no weights), litemedsam, mobilesam, auto (by prompt type: boxes -> "
+                   "LiteMedSAM, clicks -> classical; see README) or sam2")
+    p.add_argument("--checkpoint", help="weights file: SAM 2 checkpoint (.pt) or model name (tiny, small, base_plus, "
+                   "large); lite_medsam.pth / mobile_sam.pt for litemedsam / mobilesam (default: the cached ones)")
+    p.add_argument("--device", help="torch device (default: cuda, mps or cpu, whichever exists)")
     p.add_argument("--plane", default="axial", choices=["axial", "coronal", "sagittal"],
                    help="plane of the prompted slices (default axial)")
     p.add_argument("--series", metavar="UID", help="SeriesInstanceUID when VOLUME is a DICOM folder")
@@ -40,8 +43,8 @@ def run(args: argparse.Namespace) -> int:
     volume = read_volume(args.volume, args.series)
     prompts = [p for f in args.prompts for p in read_markups(f)]
     options = {}
-    if args.backend == "sam2":
-        if args.checkpoint:
+    if args.backend in ("sam2", "litemedsam", "mobilesam", "auto"):
+        if args.checkpoint and args.backend != "auto":
             options["checkpoint"] = args.checkpoint
         if args.device:
             options["device"] = args.device

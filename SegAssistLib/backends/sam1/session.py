@@ -46,14 +46,13 @@ class Sam1Backend(Backend):
     package = ""  # the Python package with the model code
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str = "auto", window: Any = None,
-                 cache_size: int = 16, download: bool = True, box_margin: float = 2.0, threads: int | None = None):
+                 cache_size: int = 16, download: bool = True, box_margin: float = 2.0):
         self.checkpoint = checkpoint
         self.device_option = device
         self.window = window
         self.cache_size = max(1, int(cache_size))
         self.download = download
         self.box_margin = float(box_margin)
-        self.threads = threads
         self._model = None
         self.device: str | None = None
 
