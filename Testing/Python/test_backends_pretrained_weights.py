@@ -120,3 +120,12 @@ def test_carrier_code_imports_without_timm_and_leaves_no_standins():
     for name in ("timm", "timm.models.layers", "torchvision", "torchvision.transforms.functional"):
         mod = sys.modules.get(name)
         assert mod is None or not getattr(mod, "__segassist_standin__", False), name
+
+
+def test_unverified_own_checkpoint_that_is_not_one_gets_a_message(tmp_path):
+    own = tmp_path / "my_finetuned.pth"
+    own.write_bytes(b"\x00" * 100)
+    with pytest.raises(BackendError, match="could not be read as a LiteMedSAM checkpoint"):
+        get_backend("litemedsam", checkpoint=own, verify=False).model
+    with pytest.raises(BackendError, match="does not exist"):
+        get_backend("mobilesam", checkpoint=tmp_path / "missing.pt", verify=False).model

@@ -55,7 +55,10 @@ class LiteMedSamBackend(Sam1Backend):
 
         mlt = model_code(self.package, self.info.code)
         net = mlt.build_lite_medsam()
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message
+            raise BackendError(f"{weights} could not be read as a LiteMedSAM checkpoint ({exc}).") from None
         if isinstance(state, dict) and "model" in state:
             state = state["model"]
         try:

