@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-overlap", action="store_true",
                    help="labelmap output only: let later segments win where segments overlap (voxels are lost; "
                    "a warning says how many)")
+    p.add_argument("--ignore-frame-of-reference", action="store_true",
+                   help="DICOM SEG input: place the masks on --reference even when its FrameOfReferenceUID differs "
+                   "(only for series known to be registered)")
     if importlib.util.find_spec("SegAssistLib.cli.convert_datasets") is not None:
         from SegAssistLib.cli import convert_datasets
 
@@ -50,12 +53,24 @@ def run(args: argparse.Namespace) -> int:
 
     from SegAssistLib.io.segmentation_files import DICOM_SEG, LABELMAP, read_segmentation, segmentation_format, write_segmentation
 
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+    from SegAssistLib.io.segmentation_files import planned_outputs
+
     in_fmt, out_fmt = segmentation_format(args.input), segmentation_format(args.output)
+    out_table = args.color_table if in_fmt != LABELMAP else None
+    in_table = args.color_table if in_fmt == LABELMAP else None
+    if in_fmt == LABELMAP and not in_table:
+        from SegAssistLib.io.labelmap import find_table
+
+        in_table = find_table(args.input)
+    refuse_outputs_over_inputs(planned_outputs(args.output, out_table, args.table_format),
+                               [args.input, args.reference, in_table], "convert")
     # For a DICOM SEG output the reference is the series it refers to; the masks go on that series' grid too.
     segmentation = read_segmentation(
         args.input,
         reference=args.reference,
         color_table=args.color_table if in_fmt == LABELMAP else None,
+        ignore_frame_of_reference=args.ignore_frame_of_reference,
     )
     options = {}
     if out_fmt == LABELMAP:

@@ -85,7 +85,7 @@ def input_kind(path: str) -> str | None:
     if name.endswith(".json"):
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):
             return "coco"  # let the reader report the problem with the file's name
         if isinstance(doc, list):
             return "label-studio"
@@ -250,6 +250,13 @@ def _write_dataset_files(dataset, args: argparse.Namespace) -> list[Path]:
         from SegAssistLib.formats.datasets2d.volume_slices import write_images
 
         folder = out / "images" if kind in ("semantic", "cityscapes") else out.with_name(out.stem + "_images")
+        source = _opt(args, "images_dir")
+        if source and Path(source).exists() and Path(folder).exists():
+            from SegAssistLib.io.paths import UnsafePathError, same_file
+
+            if same_file(folder, source):
+                raise UnsafePathError(f"{folder}: the images would be written over the input images of --images-dir; "
+                                      "choose another output name.")
         written += write_images(dataset, folder)
     return written
 
@@ -278,6 +285,10 @@ def _write_volume(dataset, args) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+
+    refuse_outputs_over_inputs([args.output, _opt(args, "volume_out")],
+                               [args.input, _opt(args, "images_dir"), getattr(args, "reference", None)], "convert")
     dataset = read_dataset(args)
     written = write_dataset(dataset, args)
     n_regions = sum(len(s.regions) for s in dataset.samples)

@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
         raise SegAssistError(f"{out}: write the result as .nrrd, .nii.gz, .mha or .seg.nrrd.")
     for path in [p for p, is_seg in ((src, seg_in), (out, seg_out)) if is_seg]:
         _have_segmentation_io(path)
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+
+    refuse_outputs_over_inputs([out], [src, args.volume], "interpolate")
     reference = read_volume(args.volume) if args.volume else None
 
     def report(value: int, plane: str | None) -> None:

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "LiteMedSAM, clicks -> classical; see README) or sam2")
     p.add_argument("--checkpoint", help="weights file: SAM 2 checkpoint (.pt) or model name (tiny, small, base_plus, "
                    "large); lite_medsam.pth / mobile_sam.pt for litemedsam / mobilesam (default: the cached ones)")
+    p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of the SAM 2 checkpoint (checked before use)")
+    p.add_argument("--trust-unverified", action="store_true",
+                   help="SAM 2: download or use a checkpoint whose SHA-256 is not known (unchecked)")
     p.add_argument("--device", help="torch device (default: cuda, mps or cpu, whichever exists)")
     p.add_argument("--plane", default="axial", choices=["axial", "coronal", "sagittal"],
                    help="plane of the prompted slices (default axial)")
@@ -40,6 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from SegAssistLib.io.volumes import read_volume
     from SegAssistLib.operations.segment_files import segment_from_prompts
 
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+    from SegAssistLib.io.segmentation_files import planned_outputs
+
+    refuse_outputs_over_inputs(planned_outputs(args.output) + ([args.qc] if args.qc else []),
+                               [args.volume, *args.prompts, args.reference], "segment")
     volume = read_volume(args.volume, args.series)
     prompts = [p for f in args.prompts for p in read_markups(f)]
     options = {}
@@ -48,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
             options["checkpoint"] = args.checkpoint
         if args.device:
             options["device"] = args.device
+        if args.sha256 and args.backend == "sam2":
+            options["sha256"] = args.sha256
+        if args.trust_unverified and args.backend == "sam2":
+            options["trust_unverified"] = True
     bars: dict[str, tqdm] = {}
 
     def progress(name: str, done: int, total: int) -> None:

@@ -42,6 +42,8 @@ class Volume:
             raise GeometryError(f"A volume needs a 3D (k, j, i) array; got shape {self.array.shape}.")
         if self.ijk_to_ras.shape != (4, 4):
             raise GeometryError(f"IJK->RAS must be a 4x4 matrix; got shape {self.ijk_to_ras.shape}.")
+        if not np.isfinite(self.ijk_to_ras).all():
+            raise GeometryError("IJK->RAS matrix holds NaN or infinite values (damaged spacing, origin or directions).")
         if abs(np.linalg.det(self.ijk_to_ras[:3, :3])) < 1e-12:
             raise GeometryError("IJK->RAS matrix is singular (zero spacing or degenerate directions).")
 

@@ -50,18 +50,24 @@ def _stem(path: Path) -> Path:
 
 
 def default_table_path(labelmap_path: str | os.PathLike, table_format: str = "csv") -> Path:
-    """Where the colour table of ``labelmap_path`` lives: same name, ``.csv`` or ``.ctbl`` ending."""
+    """Where the colour table of ``labelmap_path`` is written: the full file name plus ``.csv``/``.ctbl``
+    (``a.nii.gz`` -> ``a.nii.gz.csv``), so ``a.nrrd`` and ``a.nii.gz`` never share a table and a table
+    never lands on a manifest or other file named like the labelmap's stem."""
     if table_format not in ("csv", "ctbl"):
         raise SegAssistError(f"Colour table format must be 'csv' or 'ctbl', not {table_format!r}.")
-    return Path(str(_stem(Path(labelmap_path))) + "." + table_format)
+    p = Path(labelmap_path)
+    return p.with_name(p.name + "." + table_format)
 
 
 def find_table(labelmap_path: str | os.PathLike) -> Path | None:
-    """The colour table beside a labelmap (``.csv`` preferred over ``.ctbl``), or None."""
-    for suffix in TABLE_SUFFIXES:
-        p = Path(str(_stem(Path(labelmap_path))) + suffix)
-        if p.is_file():
-            return p
+    """The colour table beside a labelmap, or None: ``<file name>.csv``/``.ctbl`` first, then the older
+    ``<stem>.csv``/``.ctbl`` (as written by earlier versions and by hand next to Slicer labelmaps)."""
+    p = Path(labelmap_path)
+    candidates = [p.with_name(p.name + s) for s in TABLE_SUFFIXES]
+    candidates += [Path(str(_stem(p)) + s) for s in TABLE_SUFFIXES]
+    for c in candidates:
+        if c.is_file():
+            return c
     return None
 
 

@@ -181,6 +181,7 @@ def from_slicerio(data: dict[str, Any], where: str = "segmentation", reference: 
         grid = _reference_grid(data, where)
         shape, ref_ijk_to_ras = grid if grid is not None else (kji.shape[1:], file_ijk_to_ras)
     out = Segmentation(shape, ref_ijk_to_ras, {"source": where})
+    claimed = np.zeros(kji.shape[0], dtype=np.int64)  # voxels each layer gives to a segment
     for n, info in enumerate(data.get("segments", [])):
         sid = info.get("id") or out.new_segment_id()
         layer = int(info.get("layer", 0))
@@ -199,11 +200,28 @@ def from_slicerio(data: dict[str, Any], where: str = "segmentation", reference: 
             terminology = terminology_from_tag(terminology_entry_to_string(info["terminology"]), where)
         color = tuple(float(c) for c in info.get("color", (0.5, 0.68, 0.5)))
         segment = Segment(sid, info.get("name", sid), color, terminology, attributes)
+        if label <= 0:
+            raise FormatError(f"{where}: segment {sid!r} has LabelValue {label}; label values start at 1.")
         mask = kji[layer] == label
+        claimed[layer] += int(np.count_nonzero(mask))
         if mask.shape != tuple(shape) or not np.allclose(file_ijk_to_ras, ref_ijk_to_ras, atol=1e-4):
             mask = place_on_grid(mask, file_ijk_to_ras, tuple(shape), ref_ijk_to_ras)
         out.add_segment(segment, mask)
+    _refuse_unclaimed_voxels(kji, claimed, where)
     return out
+
+
+def _refuse_unclaimed_voxels(kji: np.ndarray, claimed: np.ndarray, where: str) -> None:
+    """A voxel value no segment's LabelValue names would be dropped silently: refuse the file instead."""
+    for layer in range(kji.shape[0]):
+        nonzero = int(np.count_nonzero(kji[layer]))
+        if nonzero > claimed[layer]:
+            values = np.unique(kji[layer][kji[layer] != 0])
+            raise FormatError(
+                f"{where}: {nonzero - int(claimed[layer])} voxel(s) of layer {layer} hold values no segment names "
+                f"(values present: {values[:10].tolist()}); the segments' LabelValue fields do not match the data. "
+                "Fix the Segment*_LabelValue header fields, or read the file as a labelmap."
+            )
 
 
 # ---- files -----------------------------------------------------------------------------------------------
@@ -233,6 +251,9 @@ def read_seg_nrrd(path: str | os.PathLike, reference: Volume | None = None) -> S
         raise SegAssistError(f"{p}: no such file.")
     from slicerio.segmentation import read_segmentation
 
+    from SegAssistLib.io.declared_size import check_nrrd
+
+    check_nrrd(p)  # before pynrrd allocates what the header claims
     try:
         data = read_segmentation(str(p))
     except Exception as exc:  # pynrrd / slicerio raise many kinds of errors on a bad file

@@ -51,10 +51,12 @@ def _is_slicer_segmentation_nrrd(path: str | os.PathLike) -> bool:
 
 
 def read_segmentation(
-    path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None, color_table: str | None = None
+    path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None, color_table: str | None = None,
+    ignore_frame_of_reference: bool = False,
 ) -> Segmentation:
     """Read a segmentation file of any supported format; ``reference`` (a Volume, volume file or DICOM
-    folder) puts the masks on that grid."""
+    folder) puts the masks on that grid. A DICOM SEG whose frame of reference differs from a DICOM
+    reference's is refused unless ``ignore_frame_of_reference``."""
     fmt = segmentation_format(path)
     if isinstance(reference, (str, os.PathLike)):
         from SegAssistLib.io.volumes import read_volume
@@ -70,7 +72,20 @@ def read_segmentation(
         return read_labelmap(path, color_table, reference)
     from SegAssistLib.io.dicom_seg import read_dicom_seg
 
-    return read_dicom_seg(path, reference)
+    return read_dicom_seg(path, reference, ignore_frame_of_reference)
+
+
+def planned_outputs(path: str | os.PathLike, color_table: str | os.PathLike | None = None,
+                    table_format: str = "csv") -> list[Path]:
+    """Every file :func:`write_segmentation` would write for ``path``: the file itself and, for a labelmap,
+    its colour table. Used to refuse an output that would overwrite an input before any work is done."""
+    fmt = segmentation_format(path)
+    out = [Path(path)]
+    if fmt == LABELMAP:
+        from SegAssistLib.io.labelmap import default_table_path
+
+        out.append(Path(color_table) if color_table else default_table_path(path, table_format or "csv"))
+    return out
 
 
 def write_segmentation(segmentation: Segmentation, path: str | os.PathLike, **options: Any) -> list[Path]:

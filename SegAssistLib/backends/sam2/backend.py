@@ -153,7 +153,8 @@ class Sam2Backend(Backend):
         the model's memory window from the current and the prompted slices are dropped, so memory stays flat.
     corrections_as_keyframes: a click on an already propagated slice makes it a conditioning frame
         (sam2's ``add_all_frames_to_correct_as_cond``), so re-propagating keeps the correction.
-    cache_dir, download, sha256, url, progress: checkpoint download (see :mod:`.sam2.checkpoints`).
+    cache_dir, download, sha256, url, progress, trust_unverified: checkpoint download and verification
+        (see :mod:`.sam2.checkpoints`; without a known SHA-256, ``trust_unverified`` must be given).
     hydra_overrides: extra ``++model.x=y`` overrides for sam2's config.
     """
 
@@ -182,6 +183,7 @@ class Sam2Backend(Backend):
         url: str | None = None,
         progress: Any = True,
         hydra_overrides: Sequence[str] = (),
+        trust_unverified: bool = False,
     ):
         from SegAssistLib.backends.sam2.checkpoints import get_model
 
@@ -211,6 +213,7 @@ class Sam2Backend(Backend):
         self.sha256 = sha256
         self.url = url
         self.progress = progress
+        self.trust_unverified = bool(trust_unverified)
         self.hydra_overrides = list(hydra_overrides)
         self._predictor = None
         self.device: str | None = None
@@ -242,7 +245,7 @@ class Sam2Backend(Backend):
         if not self.random_weights:
             ckpt = resolve_checkpoint(self.model_info.name, self.checkpoint, cache_dir=self.cache_dir,
                                       download_missing=self.download, sha256=self.sha256, url=self.url,
-                                      progress=self.progress)
+                                      progress=self.progress, trust_unverified=self.trust_unverified)
         self.checkpoint_path = ckpt
         predictor = build_predictor(self.model_info.config, ckpt, self.device, self._overrides(),
                                     model_name=self.model_info.name)

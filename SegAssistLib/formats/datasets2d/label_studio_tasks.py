@@ -167,6 +167,18 @@ def tasks_to_dataset(tasks: list, ontology: Ontology | None = None, where: str =
     """
     if not isinstance(tasks, list):
         raise FormatError(f"{where}: expected a list of tasks.")
+    from SegAssistLib.io.jsonfile import malformed
+
+    for t, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            raise FormatError(f"{where}: task {t} is not an object.")
+    with malformed(where, "Label Studio export"):
+        return _tasks_to_dataset(tasks, ontology, where, source)
+
+
+def _tasks_to_dataset(tasks: list, ontology: Ontology | None, where: str, source: str) -> Dataset2D:
+    from SegAssistLib.io.declared_size import check_image_size
+
     fixed = ontology is not None
     ontology = ontology if fixed else Ontology()
     dataset = Dataset2D(ontology)
@@ -185,6 +197,7 @@ def tasks_to_dataset(tasks: list, ontology: Ontology | None = None, where: str =
                     h, w = int(res["original_height"]), int(res["original_width"])
                 except (KeyError, TypeError, ValueError):
                     raise FormatError(f"{rwhere}: original_width/original_height are missing.") from None
+                check_image_size(h, w, rwhere)
                 mask = decode_brush_rle(value.get("rle"), h, w, rwhere)
                 labels = value.get("brushlabels") or value.get("labels") or []
                 if not labels:
