@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 from SegAssistLib.backends.base import Backend, BackendSession, Direction, SliceResult, check_direction
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
-from SegAssistLib.errors import PromptError
+from SegAssistLib.errors import BackendError, PromptError
 
 #: Preference order per prompt kind; the first usable backend wins.
 BOX_ORDER = ("litemedsam", "mobilesam", "classical")
@@ -48,6 +48,10 @@ class AutoBackend(Backend):
 
     def __init__(self, box_order: tuple[str, ...] = BOX_ORDER, click_order: tuple[str, ...] = CLICK_ORDER,
                  **options: Any):
+        wrong = sorted(set(options) - {"device", "window", "cache_size", "download"})
+        if wrong:
+            raise BackendError(f"The auto backend picks its models itself and does not take {wrong}; to use a "
+                               "weights file, name its backend (--backend litemedsam or mobilesam).")
         self.box_order = tuple(box_order)
         self.click_order = tuple(click_order)
         self.options = options

@@ -32,10 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.core.planes import PLANES
+from SegAssistLib.errors import ManifestError, SegAssistError
 
 OPERATIONS = ("segment", "interpolate", "convert")
-PLANES = ("axial", "coronal", "sagittal")
 COLUMNS = ("case", "operation", "volume", "prompts", "keyframes", "segmentation", "output", "backend", "plane",
            "method")
 #: Fields each operation needs besides ``case``, ``operation`` and ``output``.
@@ -46,10 +46,6 @@ NOT_USED = {
     "interpolate": ("prompts", "segmentation", "backend"),
     "convert": ("prompts", "keyframes", "backend", "plane", "method"),
 }
-
-
-class ManifestError(SegAssistError):
-    """A batch manifest is malformed: the message names the file, the row and the field to fix."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from SegAssistLib.errors import GeometryError
+from SegAssistLib.errors import GeometryError, OptionError
 
 #: Flips L->R and P->A: multiplies an LPS matrix into RAS and back (it is its own inverse).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -208,7 +208,7 @@ def resample_to_reference(
 
     interp = {"nearest": sitk.sitkNearestNeighbor, "linear": sitk.sitkLinear, "label": sitk.sitkLabelGaussian}
     if interpolation not in interp:
-        raise ValueError(f"interpolation must be one of {sorted(interp)}, not {interpolation!r}")
+        raise OptionError(f"interpolation must be one of {sorted(interp)}, not {interpolation!r}")
     out = sitk.Resample(
         moving.to_sitk(), reference.to_sitk(), sitk.Transform(), interp[interpolation], default_value,
         sitk.sitkUnknown,

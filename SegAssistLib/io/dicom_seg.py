@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, GeometryError, SegAssistError
+from SegAssistLib.errors import FormatError, GeometryError, MissingFileError, OptionError, SegmentError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.core.segmentation import DEFAULT_TERMINOLOGY, Code, Segment, Segmentation, Terminology
@@ -79,18 +79,18 @@ def write_dicom_seg(
 
     p = Path(path)
     if p.suffix.lower() != ".dcm":
-        raise SegAssistError(f"{p}: a DICOM SEG file must end in .dcm.")
+        raise FormatError(f"{p}: a DICOM SEG file must end in .dcm.")
     if len(segmentation) == 0:
-        raise SegAssistError(f"{p}: the segmentation has no segments; nothing to write.")
+        raise SegmentError(f"{p}: the segmentation has no segments; nothing to write.")
     ref = Path(reference)
     if not ref.is_dir():
-        raise SegAssistError(
+        raise OptionError(
             f"{ref}: writing a DICOM SEG needs --reference, the folder of the DICOM series it was drawn on."
         )
     source = read_volume(ref, series_uid)
     files = source.metadata.get("files")
     if not files:
-        raise SegAssistError(f"{ref}: the reference must be a series of single-frame DICOM files.")
+        raise FormatError(f"{ref}: the reference must be a series of single-frame DICOM files.")
     try:
         source.require_same_grid(segmentation.geometry, "segmentation")
     except GeometryError as exc:
@@ -107,7 +107,7 @@ def write_dicom_seg(
     for n, sid in enumerate(ids):
         pixels[..., n] = segmentation.mask(sid)
     if not pixels.any():
-        raise SegAssistError(f"{p}: every segment is empty; a DICOM SEG needs at least one segmented voxel.")
+        raise SegmentError(f"{p}: every segment is empty; a DICOM SEG needs at least one segmented voxel.")
     seg = hd.seg.Segmentation(
         source_images=datasets,
         pixel_array=pixels,
@@ -249,7 +249,7 @@ def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLik
 
     p = Path(path)
     if not p.is_file():
-        raise SegAssistError(f"{p}: no such file.")
+        raise MissingFileError(f"{p}: no such file.")
     try:
         ds = pydicom.dcmread(str(p))
     except Exception as exc:

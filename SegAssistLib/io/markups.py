@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from SegAssistLib.core.planes import PLANES
 from SegAssistLib.errors import FormatError
 from SegAssistLib.io.jsonfile import read_json, write_json
 
@@ -100,8 +101,8 @@ def _read_one(markup: dict[str, Any], where: str, index: int, stem: str) -> Mark
         raise FormatError(f"{where}: markup {index} uses {units!r}; SegAssist expects millimetres.")
     flip = _LPS_FLIP if system == "LPS" else np.ones(3)
     plane = markup.get("plane")
-    if plane is not None and str(plane).lower() not in ("axial", "coronal", "sagittal"):
-        raise FormatError(f"{where}: markup {index} has plane {plane!r}; use axial, coronal or sagittal.")
+    if plane is not None and str(plane).lower() not in PLANES:
+        raise FormatError(f"{where}: markup {index} has plane {plane!r}; use {', '.join(PLANES)}.")
     plane = str(plane).lower() if plane else None
     name = str(markup.get("name") or stem)
     negative_list = is_negative_list_name(name)

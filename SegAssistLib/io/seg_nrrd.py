@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, SegAssistError
+from SegAssistLib.errors import FormatError, MissingFileError, SegAssistError, SegmentError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
@@ -35,7 +35,7 @@ def check_attributes(segment: Segment) -> None:
     """Raise when an attribute cannot be stored as a Slicer tag (``|`` separates tags, ``:`` key from value)."""
     for key, value in segment.attributes.items():
         if not key or any(c in key for c in "|:,") or "|" in str(value):
-            raise SegAssistError(
+            raise SegmentError(
                 f"Segment {segment.name!r}: attribute {key!r}={value!r} cannot be stored as a Slicer tag; keys "
                 "must be non-empty without '|', ':' or ',', values without '|'. Rename the attribute."
             )
@@ -229,9 +229,9 @@ def write_seg_nrrd(segmentation: Segmentation, path: str | os.PathLike, compress
     """Write ``segmentation`` as a Slicer ``.seg.nrrd`` (layers when segments overlap), atomically."""
     p = Path(path)
     if not p.name.lower().endswith(".seg.nrrd"):
-        raise SegAssistError(f"{p}: a Slicer segmentation file must end in .seg.nrrd.")
+        raise FormatError(f"{p}: a Slicer segmentation file must end in .seg.nrrd.")
     if len(segmentation) == 0:
-        raise SegAssistError(f"{p}: the segmentation has no segments; nothing to write.")
+        raise SegmentError(f"{p}: the segmentation has no segments; nothing to write.")
     from slicerio.segmentation import write_segmentation
 
     data = to_slicerio(segmentation)
@@ -248,7 +248,7 @@ def read_seg_nrrd(path: str | os.PathLike, reference: Volume | None = None) -> S
     """
     p = Path(path)
     if not p.is_file():
-        raise SegAssistError(f"{p}: no such file.")
+        raise MissingFileError(f"{p}: no such file.")
     from slicerio.segmentation import read_segmentation
 
     from SegAssistLib.io.declared_size import check_nrrd

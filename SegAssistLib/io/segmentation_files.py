@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import FormatError, OptionError
 from SegAssistLib.core.segmentation import Segmentation
 from SegAssistLib.core.volume import Volume
 
@@ -32,7 +32,7 @@ def segmentation_format(path: str | os.PathLike) -> str:
         return LABELMAP
     if name.endswith(".dcm"):
         return DICOM_SEG
-    raise SegAssistError(
+    raise FormatError(
         f"{path}: unknown segmentation format. Use .seg.nrrd (Slicer), .nrrd/.nii/.nii.gz (labelmap with a "
         ".csv or .ctbl colour table beside it) or .dcm (DICOM SEG)."
     )
@@ -99,7 +99,7 @@ def write_segmentation(segmentation: Segmentation, path: str | os.PathLike, **op
     given = {k for k, v in options.items() if v not in (None, False)}
     extra = given - allowed[fmt]
     if extra:
-        raise SegAssistError(f"{path}: option(s) {sorted(extra)} do not apply to {fmt} output.")
+        raise OptionError(f"{path}: option(s) {sorted(extra)} do not apply to {fmt} output.")
     opts = {k: v for k, v in options.items() if k in allowed[fmt] and v is not None}
     if fmt == SEG_NRRD:
         from SegAssistLib.io.seg_nrrd import write_seg_nrrd
@@ -110,7 +110,7 @@ def write_segmentation(segmentation: Segmentation, path: str | os.PathLike, **op
 
         return list(write_labelmap(segmentation, path, **opts))
     if not opts.get("reference"):
-        raise SegAssistError(
+        raise OptionError(
             f"{path}: writing a DICOM SEG needs a reference: the folder of the DICOM series the segmentation "
             "was drawn on (--reference FOLDER)."
         )

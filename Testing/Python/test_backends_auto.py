@@ -44,3 +44,12 @@ def test_clicks_go_to_the_classical_backend_and_propagate(lung2):
         assert out and all(r.object_id == 4 for r in out)
         session.clear_object(4)
         assert session.routes == {}
+
+
+def test_auto_refuses_a_checkpoint_it_could_not_place():
+    import pytest
+
+    from SegAssistLib.errors import BackendError
+
+    with pytest.raises(BackendError, match="--backend litemedsam or mobilesam"):
+        get_backend("auto", checkpoint="lite_medsam.pth")

@@ -179,3 +179,19 @@ def test_path_rules_directly(tmp_path):
         refuse_outputs_over_inputs([tmp_path / "hard"], [tmp_path / "f"])
     with pytest.raises(UnsafePathError, match="two outputs"):
         refuse_outputs_over_inputs([tmp_path / "o", tmp_path / "." / "o"], [])
+
+
+def test_label_studio_image_names_cannot_leave_their_folder(tmp_path, capsys):
+    from SegAssistLib.formats.datasets2d.coco_instances import read_coco_instances
+    from SegAssistLib.formats.datasets2d.label_studio_tasks import read_tasks, write_tasks
+
+    _coco_with_name(tmp_path, "a.png")
+    write_tasks(read_coco_instances(tmp_path / "in.json"), tmp_path / "tasks.json")
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    for url, expected in (("/data/local-files/?d=imgs/..", "task_"), ("C:\\data\\x.png", "x.png")):
+        tasks[0]["data"] = {"image": url}
+        (tmp_path / "tasks.json").write_text(json.dumps(tasks))
+        (sample,) = read_tasks(tmp_path / "tasks.json", source="predictions").samples
+        assert sample.name.startswith(expected)
+    assert main(["convert", str(tmp_path / "tasks.json"), str(tmp_path / "sem"), "--source", "predictions"]) == 0
+    assert [p.name for p in (tmp_path / "sem").iterdir() if p.suffix == ".png"] == ["x.png"]

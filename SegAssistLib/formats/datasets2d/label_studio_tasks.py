@@ -185,7 +185,9 @@ def _tasks_to_dataset(tasks: list, ontology: Ontology | None, where: str, source
     for t, task in enumerate(tasks):
         data = task.get("data") or {}
         name = next((str(v) for v in data.values() if isinstance(v, str)), f"task_{task.get('id', t)}")
-        name = name.split("?d=")[-1].split("/")[-1]
+        name = name.split("?d=")[-1].split("/")[-1].split("\\")[-1]
+        if name in ("", ".", ".."):  # a URL ending in a folder: name the image after the task instead
+            name = f"task_{task.get('id', t)}"
         sample = None
         for entry in task.get(source) or task.get("predictions" if source == "annotations" else "annotations") or []:
             for n, res in enumerate(entry.get("result") or []):

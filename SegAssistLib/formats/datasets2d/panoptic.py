@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from SegAssistLib.formats.datasets2d.model import Dataset2D, Region2D, Sample2D, image_entry_extra, restore_image_entry_extra
-from SegAssistLib.errors import FormatError
+from SegAssistLib.errors import FormatError, OptionError
 from SegAssistLib.io.atomic import atomic_group
 from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.formats.ontology.coco_categories import categories_to_ontology, ontology_to_categories
@@ -51,7 +51,7 @@ def _bbox(mask: np.ndarray) -> list[int]:
 def assemble_panoptic(sample: Sample2D, ontology: Ontology, overlap: str = "error") -> tuple[np.ndarray, list[dict]]:
     """One image's panoptic id map (int32, 0 = void) and COCO ``segments_info``, by the module's overlap rule."""
     if overlap not in OVERLAP_RULES:
-        raise ValueError(f"overlap must be one of {OVERLAP_RULES}, not {overlap!r}")
+        raise OptionError(f"overlap must be one of {OVERLAP_RULES}, not {overlap!r}")
     ids = np.zeros(sample.shape, dtype=np.int32)
     kinds = {c.id: c.kind for c in ontology}
     unknown = sorted({r.class_id for r in sample.regions} - set(kinds))

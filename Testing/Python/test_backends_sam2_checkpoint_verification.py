@@ -2,7 +2,7 @@
 leftover ``.part`` answered with HTTP 416 is promoted only when its hash proves it, cached files are
 re-hashed on first use against the known hash or the one recorded at download, and pyproject requires a
 torch whose ``torch.load`` defaults to ``weights_only=True``. Real HTTP server on 127.0.0.1 (the one of
-test_sam2_checkpoints); needs no torch."""
+test_backends_sam2_checkpoints); needs no torch."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 
 from SegAssistLib.backends.sam2 import checkpoints as ck
 from SegAssistLib.errors import BackendError
-from test_sam2_checkpoints import PAYLOAD, SHA, server  # noqa: F401  (server is a fixture)
+from test_backends_sam2_checkpoints import PAYLOAD, SHA, server  # noqa: F401  (server is a fixture)
 
 
 def test_download_without_hash_is_refused_before_any_request(server, tmp_path):  # noqa: F811
