@@ -1,7 +1,8 @@
 """``auto``: picks a backend per object by what is installed and by the kind of the object's first prompt.
 
-The rule (measured with ``Testing/Benchmarks/bench_pretrained.py`` on lung2, brain1 and MNI152; see
-README "Pretrained models" for the numbers and their limits):
+The rule (measured with ``Testing/Benchmarks/bench_pretrained.py`` on lung2 and brain1, see README
+"Pretrained models offline"; not yet re-measured on the tuning half of ``Testing/Benchmarks/devset.py``
+nor validated on its held-out half):
 
 * a box (or a mask) -> LiteMedSAM when it is usable here (its code package is installed and its weights
   are cached or bundled), else MobileSAM when usable, else the classical backend;
