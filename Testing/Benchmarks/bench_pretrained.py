@@ -1,7 +1,7 @@
 """Pretrained backends (LiteMedSAM, MobileSAM, ``auto``) against the classical backend, on real data.
 
 Cases: pyradiomics lung2 (CT lesion), brain1 (MR tumour) and MNI152 (brain mask, ``--mni-slices``
-axial slices), as in bench_interactive.py. On each slice that holds the object (``--max-slices`` evenly
+axial slices). On each slice that holds the object (``--max-slices`` evenly
 spread ones with ``--quick``):
 
 * box Dice: the object's bounding box (+``--margin`` px) as the only prompt;
@@ -26,12 +26,31 @@ import sys
 import time
 
 import numpy as np
-from bench_interactive import load_cases
+from benchlib import DATA, load_mni152
 
 from SegAssistLib.backends.registry import get_backend
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
 from SegAssistLib.evaluation import simulated_user as su
+
+
+def load_cases(mni_slices: int) -> dict:
+    """name -> (image Volume, 3D bool ground truth, slices to use (None = every slice with the object))."""
+    from SegAssistLib.io.volumes import read_volume
+
+    cases = {}
+    for name in ("lung2", "brain1"):
+        base = DATA / "pyradiomics"
+        cases[name] = (read_volume(base / f"{name}_image.nrrd"), read_volume(base / f"{name}_label.nrrd").array > 0,
+                       None)
+    mni = load_mni152()
+    if mni is not None:
+        image, gt = mni
+        view = PlaneView(image, "axial")
+        present = [n for n in range(view.n_slices) if view.slice(n, gt).sum() > 2000]
+        picks = [present[int(i)] for i in np.linspace(0, len(present) - 1, mni_slices + 2)[1:-1]]
+        cases["mni152_brain"] = (image, gt, picks)
+    return cases
 
 
 def spread(items: list[int], count: int | None) -> list[int]:
