@@ -25,7 +25,8 @@ fi
 py="$venv/bin/python"
 # --no-compile: no .pyc for the thousands of modules never imported (108 MB of the demo venv); Python
 # compiles what it imports on first use.
-pip() { "$py" -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "is ignored: it is neither" || true; }
+# A failed pip install fails the script (pipefail); only the local index's harmless notice is filtered.
+pip() { "$py" -m pip --disable-pip-version-check -q "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; }
 
 stamp="$venv/.segassist-$mode.stamp"
 want="$(cat pyproject.toml scripts/run.sh | sha256sum | cut -c1-16)"
