@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from SegAssistLib.formats.datasets2d.model import Dataset2D, Region2D, Sample2D, image_entry_extra, restore_image_entry_extra
-from SegAssistLib.errors import FormatError
+from SegAssistLib.errors import FormatError, import_optional
 from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.formats.ontology.coco_categories import categories_to_ontology, ontology_to_categories
 
@@ -24,7 +24,7 @@ ENCODINGS = ("rle", "polygon")
 
 def mask_to_rle(mask: np.ndarray) -> dict:
     """COCO compressed RLE (``counts`` as str, JSON-ready) of a bool (rows, cols) mask."""
-    from pycocotools import mask as mask_utils
+    mask_utils = import_optional("pycocotools.mask", "formats", "COCO masks")
 
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")
@@ -56,7 +56,7 @@ def write_coco_instances(
     as_results: bool = False,
 ) -> Path:
     """Write the dataset's thing instances (and stuff regions when ``include_stuff``) as COCO JSON."""
-    from pycocotools import mask as mask_utils
+    mask_utils = import_optional("pycocotools.mask", "formats", "COCO masks")
 
     if encoding not in ENCODINGS:
         raise FormatError(f"Unknown COCO mask encoding {encoding!r}; use one of {ENCODINGS}.")
@@ -104,7 +104,7 @@ def check_polygons(polygons: list, height: int, width: int, where: str) -> None:
 
 def decode_segmentation(segmentation, height: int, width: int, where: str) -> np.ndarray:
     """A bool mask from a COCO ``segmentation`` (polygons, RLE or compressed RLE), checked against the size."""
-    from pycocotools import mask as mask_utils
+    mask_utils = import_optional("pycocotools.mask", "formats", "COCO masks")
 
     try:
         if isinstance(segmentation, list):
@@ -186,11 +186,14 @@ def _coco_to_dataset(doc: dict, json_path: Path, images_dir) -> Dataset2D:
 
     ontology = categories_to_ontology(doc["categories"], str(json_path))
     samples: dict[int, Sample2D] = {}
-    from SegAssistLib.io.paths import check_relative_name, contained
+    # A file_name is used as given for the sample's name; joined with a folder (reading the pixels here,
+    # writing them later) it must stay inside that folder (SegAssistLib.io.paths.contained).
+    from SegAssistLib.io.paths import contained
 
     for im in doc["images"]:
         image = None
-        check_relative_name(im["file_name"], f"{json_path}, image {im.get('id')}")
+        if not isinstance(im["file_name"], str):
+            raise FormatError(f"{json_path}, image {im.get('id')}: file_name must be text.")
         check_image_size(im["height"], im["width"], f"{json_path}, image {im.get('id')}")
         if images_dir is not None and contained(images_dir, im["file_name"], f"{json_path}").is_file():
             from SegAssistLib.formats.datasets2d.images import read_image
