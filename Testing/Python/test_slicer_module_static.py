@@ -124,7 +124,7 @@ def test_logic_is_qt_free_and_offers_every_call_the_widget_makes(module_ast):
     logic = _class(module_ast, "SegAssistLogic")
     source = ast.unparse(logic)
     assert "qt." not in source and "self.ui" not in source and "ctk." not in source
-    workflow_src = (ROOT / "SegAssistLib" / "slicer_workflow.py").read_text(encoding="utf-8")
+    workflow_src = (ROOT / "SegAssistLib" / "slicer" / "workflow.py").read_text(encoding="utf-8")
     imported = {a.name.split(".")[0] for n in ast.walk(ast.parse(workflow_src)) if isinstance(n, (ast.Import, ast.ImportFrom))
                 for a in (n.names if isinstance(n, ast.Import) else [ast.alias(n.module or "")])}
     assert not imported & {"qt", "ctk", "PythonQt"}
