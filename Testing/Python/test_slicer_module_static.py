@@ -68,7 +68,7 @@ def test_module_compiles_and_has_the_four_scripted_module_classes(module_ast):
     bases = {c.name: [ast.unparse(b) for b in c.bases] for c in module_ast.body if isinstance(c, ast.ClassDef)}
     assert bases["SegAssist"] == ["ScriptedLoadableModule"]
     assert "ScriptedLoadableModuleWidget" in bases["SegAssistWidget"]
-    assert bases["SegAssistLogic"][0] == "ScriptedLoadableModuleLogic" and "SegAssistWorkflow" in bases["SegAssistLogic"]
+    assert bases["SegAssistLogic"] == ["ScriptedLoadableModuleLogic"]  # holds a workflow, does not inherit one
     assert bases["SegAssistTest"] == ["ScriptedLoadableModuleTest"]
     module_init = next(f for f in _class(module_ast, "SegAssist").body if isinstance(f, ast.FunctionDef))
     assigned = {ast.unparse(t) for n in ast.walk(module_init) if isinstance(n, ast.Assign) for t in n.targets}
@@ -100,7 +100,7 @@ def test_ui_parameter_bindings_match_the_parameter_node(module_ast, ui_tree):
     # Parameters the Widget reads (p.<name>) exist too.
     used = _attribute_uses(_class(module_ast, "SegAssistWidget"), "p") | _attribute_uses(
         _class(module_ast, "SegAssistWidget"), "_parameterNode")
-    used -= {"connectGui", "disconnectGui"}
+    used -= {"connectGui", "connectParametersToGui", "disconnectGui"}
     assert used and used <= fields, f"Widget reads parameters the node lacks: {used - fields}"
 
 
@@ -124,25 +124,27 @@ def test_logic_is_qt_free_and_offers_every_call_the_widget_makes(module_ast):
     logic = _class(module_ast, "SegAssistLogic")
     source = ast.unparse(logic)
     assert "qt." not in source and "self.ui" not in source and "ctk." not in source
-    workflow_src = (ROOT / "SegAssistLib" / "slicer" / "workflow.py").read_text(encoding="utf-8")
-    imported = {a.name.split(".")[0] for n in ast.walk(ast.parse(workflow_src)) if isinstance(n, (ast.Import, ast.ImportFrom))
-                for a in (n.names if isinstance(n, ast.Import) else [ast.alias(n.module or "")])}
-    assert not imported & {"qt", "ctk", "PythonQt"}
-    calls = _attribute_uses(_class(module_ast, "SegAssistWidget"), "logic")
-    own = {f.name for f in logic.body if isinstance(f, ast.FunctionDef)}
-    missing = {c for c in calls if not hasattr(SegAssistWorkflow, c) and c not in own and c not in ("backend_name", "backend_options")}
-    assert not missing, f"the Widget calls Logic methods that do not exist: {missing}"
+    for path in (ROOT / "SegAssistLib" / "slicer").glob("*.py"):
+        imported = {a.name.split(".")[0] for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    if isinstance(n, (ast.Import, ast.ImportFrom))
+                    for a in (n.names if isinstance(n, ast.Import) else [ast.alias(n.module or "")])}
+        assert not imported & {"qt", "ctk", "PythonQt"}, path.name
+    calls = _attribute_uses(_class(module_ast, "SegAssistWidget"), "workflow")
+    assert len(calls) > 10
+    instance_attributes = ("backend_name", "backend_options", "history")
+    missing = {c for c in calls if not hasattr(SegAssistWorkflow, c) and c not in instance_attributes}
+    assert not missing, f"the Widget calls workflow methods that do not exist: {missing}"
 
 
-def test_dependency_install_asks_first_and_uses_pytorch_utils(module_ast):
-    widget_src = ast.unparse(_class(module_ast, "SegAssistWidget"))
-    on_install = widget_src[widget_src.index("def onInstallDependencies"):]
-    assert on_install.index("confirmOkCancelDisplay") < on_install.index("install_dependencies(")
-    logic_src = ast.unparse(_class(module_ast, "SegAssistLogic"))
-    assert "PyTorchUtilsLogic().installTorch(askConfirmation=True)" in logic_src
-    assert "slicer.util.pip_install" in logic_src
-    setup_src = widget_src[widget_src.index("def setup"):widget_src.index("def cleanup")]
-    assert "install_dependencies" not in setup_src and "pip_install" not in setup_src  # never at start-up
+def test_widget_holds_no_geometry_and_no_copies_of_library_lists(module_ast):
+    """Geometry (slice-to-RAS matrices, view names) and the backend/model/plane lists come from the library."""
+    widget = ast.unparse(_class(module_ast, "SegAssistWidget"))
+    for geometry in ("GetSliceToRAS", "ras_to_pixel", "sliceWidget(", "GetElement("):
+        assert geometry not in widget
+    literals = [set(ast.literal_eval(n)) for n in ast.walk(module_ast) if isinstance(n, (ast.List, ast.Tuple))
+                and n.elts and all(isinstance(e, ast.Constant) for e in n.elts)]
+    for copy in ({"classical", "sam2"}, {"tiny", "small", "base_plus", "large"}, {"axial", "coronal", "sagittal"}):
+        assert not any(copy <= x for x in literals), f"SegAssist.py copies the library list {copy}"
 
 
 # ---- packaging ----------------------------------------------------------------------------------------------
