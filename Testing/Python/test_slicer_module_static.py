@@ -235,3 +235,69 @@ def test_icon_is_a_128_pixel_png():
     with Image.open(MODULE_DIR / "Resources" / "Icons" / "SegAssist.png") as im:
         assert im.format == "PNG"
         assert im.size == (128, 128)
+
+
+# ---- parameter-node bindings against Slicer's GUI connectors ----------------------------------------------
+#: Which annotation a bound widget accepts, from the ``canRepresent`` methods in Slicer's
+#: Base/Python/slicer/parameterNodeWrapper/guiConnectors.py (lines at tags v5.8.1 / main 583e9b3):
+#: qMRMLNodeComboBox: an MRML node class (v5.8.1 L677-680, main L745-748);
+#: QComboBox: int/float/str/bool with a Choice annotation (v5.8.1 L355-368, main L418-431);
+#: QLineEdit: str (v5.8.1 L452-455, main L515-518);
+#: ctkPathLineEdit: pathlib.Path/PurePath types only (v5.8.1 L605-610, main L673-679).
+GUI_CONNECTORS = {
+    "qMRMLNodeComboBox": lambda ann: ann.startswith("vtkMRML"),
+    "QComboBox": lambda ann: ann.startswith("Annotated[") and "Choice(" in ann
+    and ann.split("[", 1)[1].split(",")[0] in ("int", "float", "str", "bool"),
+    "QLineEdit": lambda ann: ann == "str",
+    "ctkPathLineEdit": lambda ann: ann in ("pathlib.Path", "pathlib.PurePath", "Path"),
+}
+
+
+def test_every_bound_parameter_has_a_type_its_widget_connector_accepts(module_ast, ui_tree):
+    params = _class(module_ast, "SegAssistParameterNode")
+    annotations = {n.target.id: ast.unparse(n.annotation) for n in params.body if isinstance(n, ast.AnnAssign)}
+    bound = {}
+    for w in ui_tree.iter("widget"):
+        for prop in w.findall("property"):
+            if prop.get("name") == "SlicerParameterName":
+                bound[prop.find("string").text] = w.get("class")
+    assert len(bound) == 10
+    for name, widget_class in bound.items():
+        assert widget_class in GUI_CONNECTORS, f"{name}: no GUI connector for {widget_class}"
+        assert GUI_CONNECTORS[widget_class](annotations[name]), (
+            f"{name}: {annotations[name]} cannot bind to a {widget_class} (Slicer raises RuntimeError in "
+            "createGuiConnector, and no widget of the panel is bound)")
+    # The defect of issue 20: a str checkpoint on a ctkPathLineEdit is refused by Slicer's table.
+    assert not GUI_CONNECTORS["ctkPathLineEdit"]("str")
+
+
+def test_dependency_lists_cover_the_self_test_and_formats():
+    from SegAssistLib.slicer import dependencies
+
+    pips = " ".join(dependencies.REQUIREMENTS.values())
+    for needed in ("scikit-image", "slicerio", "defusedxml", "highdicom", "pycocotools"):
+        assert needed in pips
+    assert dependencies.missing_packages() == []  # this venv has them all: the lists name importable modules
+    reason = dependencies.sam2_unavailable_reason((3, 9))
+    assert reason and "Slicer 5.10" in reason and dependencies.sam2_unavailable_reason((3, 12)) is None
+    assert "sam2" not in dependencies.backend_choices((3, 9)) and "sam2" in dependencies.backend_choices((3, 12))
+    assert dependencies.torch_too_old("2.4.1+cu121") and not dependencies.torch_too_old("2.5.1")
+
+
+def test_extension_index_json_agrees_with_s4ext_and_cmake():
+    """SegAssist.json follows Slicer's Schemas/slicer-extension-catalog-entry-schema-v1.0.2.json (required:
+    $schema, category, scm_url; scm_type git|local; build_dependencies array; enabled boolean; tier 1..5)."""
+    import json
+
+    entry = json.loads((ROOT / "SegAssist.json").read_text(encoding="utf-8"))
+    meta = _s4ext()
+    top = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert entry["$schema"].endswith("slicer-extension-catalog-entry-schema-v1.0.2.json#")
+    assert entry["scm_type"] == meta["scm"] == "git"
+    assert entry["scm_url"] == meta["scmurl"]
+    assert entry["scm_revision"] == meta["scmrevision"]
+    assert entry["category"] == meta["category"] == _cmake_set(top, "EXTENSION_CATEGORY")
+    assert entry["build_dependencies"] == meta["depends"].split() == _cmake_set(top, "EXTENSION_DEPENDS").split()
+    assert entry["build_subdirectory"] == meta["build_subdirectory"]
+    assert entry["enabled"] is (meta["enabled"] == "1")
+    assert isinstance(entry["tier"], int) and 1 <= entry["tier"] <= 5
