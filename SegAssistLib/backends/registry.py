@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -24,9 +23,10 @@ def registered_entry_points(group: str = GROUP) -> list:
     ``entry_points(group=...)`` exists from Python 3.10; Python 3.9 (Slicer 5.8 ships 3.9.10) only offers
     ``entry_points()`` returning a dict of group -> entry points, and raises ``TypeError`` on the keyword.
     """
-    if sys.version_info >= (3, 10):
-        return list(entry_points(group=group))
-    return list(entry_points().get(group, ()))
+    found = entry_points()
+    if hasattr(found, "select"):  # Python >= 3.10
+        return list(found.select(group=group))
+    return list(found.get(group, ()))
 
 
 def available_backends() -> list[str]:

@@ -48,8 +48,10 @@ def _description(number: int, segment: Segment) -> Any:
         tracking_uid=generate_uid(),
         tracking_id=segment.id[:64],
         anatomic_regions=[_coded(term.anatomic_region)] if term.anatomic_region else None,
-        display_color=_cielab_from_rgb(hd, rgb),
+        **_display_color(hd, rgb),
     )
+    if "RecommendedDisplayCIELabValue" not in desc:  # highdicom < 0.23 (Python 3.9) has no display_color
+        desc.RecommendedDisplayCIELabValue = _dicom_lab_from_rgb(rgb)
     # highdicom has no argument for the modifiers; DICOM nests them in the code item they modify.
     if term.type_modifier is not None:
         desc.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [_coded(term.type_modifier)]
@@ -278,16 +280,22 @@ def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLik
     return out
 
 
-def _cielab_from_rgb(hd, rgb):
-    """highdicom's CIELabColor of an 8-bit RGB colour. ``CIELabColor.from_rgb`` is new in highdicom 0.23;
-    Python 3.9 (Slicer 5.8) gets at most 0.22, whose CIELabColor takes L*, a*, b*: convert with scikit-image
-    (sRGB, D65, as highdicom does)."""
+def _display_color(hd, rgb) -> dict:
+    """``display_color=`` for highdicom's SegmentDescription where it exists (highdicom >= 0.23); Python 3.9
+    (Slicer 5.8) gets at most highdicom 0.22, which has neither that argument nor ``CIELabColor.from_rgb``."""
     if hasattr(hd.color.CIELabColor, "from_rgb"):
-        return hd.color.CIELabColor.from_rgb(*rgb)
+        return {"display_color": hd.color.CIELabColor.from_rgb(*rgb)}
+    return {}
+
+
+def _dicom_lab_from_rgb(rgb) -> list[int]:
+    """DICOM RecommendedDisplayCIELabValue of an 8-bit sRGB colour (PS3.3 C.10.7.1.1: L* 0..100 and a*, b*
+    -128..127 scaled to 0..65535), converted with scikit-image (D65, as highdicom does)."""
     from skimage.color import rgb2lab
 
     lab = rgb2lab(np.asarray(rgb, dtype=float).reshape(1, 1, 3) / 255.0).reshape(3)
-    return hd.color.CIELabColor(float(np.clip(lab[0], 0, 100)), *(float(np.clip(v, -128, 127)) for v in lab[1:]))
+    scaled = [lab[0] / 100.0, (lab[1] + 128.0) / 255.0, (lab[2] + 128.0) / 255.0]
+    return [int(round(float(np.clip(v, 0.0, 1.0)) * 65535)) for v in scaled]
 
 
 def _rgb_from_dicom_lab(hd, value) -> tuple[float, float, float]:

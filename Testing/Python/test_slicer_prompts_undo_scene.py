@@ -165,3 +165,20 @@ def test_readme_scripting_example_runs_verbatim(tmp_path, monkeypatch):
     assert exported > 100  # propagated before export
     # The example ends with undo(): the propagation is reverted, the segmented slice kept.
     assert 0 < wf.segment_mask(seg, tumor, volume).sum() < exported
+
+
+def test_undo_skips_removed_nodes_and_keeps_a_bounded_history(mrml_scene, lesion):
+    from SegAssistLib.slicer.workflow import SegAssistWorkflow
+
+    volume_node, seg_node, tumor, point, n = lesion
+    wf = SegAssistWorkflow(mrml_scene.scene, undo_limit=3)
+    other = wf.create_segmentation(volume_node, "other")
+    names = [wf.add_segment(other, f"S{i}") for i in range(5)]
+    assert wf.undo_levels == 3 and wf.history.labels == ["Add segment S2", "Add segment S3", "Add segment S4"]
+    doomed = wf.create_segmentation(volume_node, "doomed")
+    wf.add_segment(doomed, "Gone")
+    mrml_scene.scene.RemoveNode(doomed)
+    assert wf.undo()  # the removed node's step is dropped; the newest live step (S4) is undone
+    assert other.GetSegmentation().GetSegment(names[4]) is None
+    assert other.GetSegmentation().GetSegment(names[3]) is not None
+    wf.reset()
