@@ -73,7 +73,7 @@ AI-assisted segmentation: place positive/negative points or an ROI box on any ax
 slice, apply on that slice, then propagate through the volume (SAM 2 or the classical backend) or
 interpolate slices you drew. Results land in an ordinary segmentation node (names, colours, terminology,
 undo). Import and export .seg.nrrd, DICOM SEG, label ontologies and 2D (COCO) datasets.
-The Logic (<code>slicer.util.getModuleLogic("SegAssist")</code>) is the Python scripting API.
+The scripting API is <code>slicer.util.getModuleLogic("SegAssist").workflow</code>.
 """
         self.parent.acknowledgementText = """
 Built on SAM 2 (Meta AI, Apache-2.0), SimpleITK, scikit-image, highdicom, slicerio and pycocotools.

@@ -21,11 +21,14 @@ for full in $VERSIONS; do
     "scikit-image>=0.21" "threadpoolctl>=3.1" "highdicom>=0.22" "slicerio>=1.1" "pycocotools>=2.0.7" "pillow>=9.4" \
     "tifffile>=2023.1" "matplotlib>=3.7" "defusedxml>=0.7" "pytest>=7" "pydicom-data>=1.0"
   echo "== Python $("$venv/bin/python" -c 'import sys; print(sys.version.split()[0])')"
-  # Deselected: GrowCut runs in slicer-core (none for these Pythons); the DICOM SEG round trip reads back
-  # with highdicom's Segmentation.get_volume, new in highdicom 0.23 (Python 3.9 gets at most 0.22).
-  PYTHONPATH="$PWD" "$venv/bin/python" -m pytest $FILES -q -p no:cacheprovider \
-    --deselect "Testing/Python/test_classical_backend.py::test_other_methods_are_real_segmentations[slicer_growcut]" \
-    --deselect "Testing/Python/test_outputs_dicom_seg.py::test_round_trip_identical_and_aligned"
+  # Deselected: GrowCut runs in slicer-core (none for these Pythons); on 3.9 the DICOM SEG round trip, whose
+  # check reads back with highdicom's Segmentation.get_volume, new in highdicom 0.23 (3.9 gets at most 0.22;
+  # SegAssist's own DICOM SEG reader and writer are tested there by the other tests of that file).
+  deselect=(--deselect "Testing/Python/test_classical_backend.py::test_other_methods_are_real_segmentations[slicer_growcut]")
+  if [ "$short" = "3.9" ]; then
+    deselect+=(--deselect "Testing/Python/test_outputs_dicom_seg.py::test_round_trip_identical_and_aligned")
+  fi
+  PYTHONPATH="$PWD" "$venv/bin/python" -m pytest $FILES -q -p no:cacheprovider "${deselect[@]}"
   # The demo from the command line, in this Python.
   out="$(mktemp -d)"
   PYTHONPATH="$PWD" "$venv/bin/python" -m SegAssistLib.cli.main demo -o "$out" >/dev/null

@@ -11,6 +11,7 @@ backend is offered and the panel says why.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from typing import Any, Callable
 
@@ -68,9 +69,10 @@ def missing_packages(with_sam2: bool = False) -> list[str]:
 
 def torch_too_old(version: str) -> bool:
     """True when an installed torch ``version`` (e.g. "2.4.0+cu121") is older than :data:`MINIMUM_TORCH`."""
-    from packaging.version import Version
+    def numbers(text: str) -> tuple[int, ...]:
+        return tuple(int(re.match(r"\d*", part).group() or 0) for part in text.split("+")[0].split(".")[:3])
 
-    return Version(version.split("+")[0]) < Version(MINIMUM_TORCH)
+    return numbers(version) < numbers(MINIMUM_TORCH)
 
 
 def install(with_sam2: bool, pip_install: Callable[[Any], None], torch_logic: Callable[[], Any] | None) -> list[str]:
