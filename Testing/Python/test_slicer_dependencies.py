@@ -84,3 +84,59 @@ def test_sam2_is_refused_on_slicer_58_python(monkeypatch, all_missing):
         dependencies.install(True, pip_calls.append, lambda: TorchLogicRecorder(None))
     assert pip_calls == [list(dependencies.REQUIREMENTS.values())]  # the classical backend's packages still come
     assert "sam2" not in dependencies.backend_choices()
+
+
+#: Python packages a stock Slicer ships (Slicer's SuperBuild, tag v5.8.1: External_python-numpy.cmake,
+#: External_python-scipy.cmake, External_python-dicom-requirements.cmake (pydicom, pillow, six, retrying,
+#: dicomweb-client), External_python-pythonqt-requirements.cmake (packaging, pyparsing), External_SimpleITK.cmake,
+#: VTK) plus slicer itself. Everything else the workflow imports must be installable by SegAssist.
+SLICER_BUNDLED = {"numpy", "scipy", "pydicom", "PIL", "six", "retrying", "dicomweb_client", "packaging", "pyparsing",
+                  "SimpleITK", "vtk", "vtkmodules", "slicer", "slicer_core", "SegAssistLib"}
+
+
+def test_the_self_test_workflow_imports_only_what_slicer_bundles_or_segassist_installs():
+    """Run the README's headless workflow (segment, propagate, export .seg.nrrd: the self-test's path) in a
+    fresh interpreter, list the third-party modules it imported, and check each one is bundled with Slicer,
+    in :data:`dependencies.REQUIREMENTS`, or a dependency pip brings with one of those."""
+    import json
+    import re
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        "import json, re, sys, os, tempfile\n"
+        "text = open('README.md', encoding='utf-8').read()\n"
+        "example = next(b for b in re.findall(r'```python\\n(.*?)```', text, re.S) if 'headless_workflow' in b)\n"
+        "here = os.getcwd(); os.chdir(tempfile.mkdtemp())\n"
+        "exec(compile(example, 'README.md', 'exec'), {})\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    imported = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and not m.startswith("_")}
+    third_party -= {"cython_runtime", "swig_runtime_data4", "swig_runtime_data5"}  # extension-module internals
+
+    # The distributions pip installs for REQUIREMENTS, with their own requirements (transitively).
+    dists_of = packages_distributions()
+    wanted = [re.split(r"[<>=!; ]", r)[0].lower() for r in dependencies.REQUIREMENTS.values()]
+    closure: set[str] = set()
+    while wanted:
+        name = wanted.pop().lower().replace("_", "-")
+        if name in closure:
+            continue
+        closure.add(name)
+        try:
+            reqs = requires(name) or []
+        except PackageNotFoundError:  # a platform-only dependency (e.g. colorama on Windows), not installed here
+            continue
+        for req in reqs:
+            if "extra ==" not in req:
+                wanted.append(re.split(r"[<>=!;\[ (]", req)[0])
+    unexplained = sorted(m for m in third_party - SLICER_BUNDLED - set(dependencies.REQUIREMENTS)
+                         if not {d.lower().replace("_", "-") for d in dists_of.get(m, [])} & closure)
+    assert {"skimage", "slicerio"} <= third_party  # the self-test's path does need them
+    assert not unexplained, f"imported but neither bundled with Slicer nor installed by SegAssist: {unexplained}"
