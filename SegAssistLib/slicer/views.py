@@ -67,3 +67,17 @@ def slice_index_in_view(view: Any, slice_node: Any) -> int:
     k = int(np.round(view.ras_to_pixel(centre)[0]))
     view.check_slice(k)
     return k
+
+
+def show_slice(scene: Any, view: Any, slice_index: int) -> Any:
+    """Move a slice view of ``view.plane`` to slice ``slice_index`` of ``view`` (a
+    :class:`~SegAssistLib.core.planes.PlaneView`), centred on the slice; returns the slice node moved, or
+    None when no view of the layout shows that plane. Used to jump to slices to review."""
+    node = slice_node_for_plane(scene, view.plane)
+    if node is None:
+        return None
+    k = view.check_slice(int(slice_index))
+    rows, cols = view.slice_shape
+    centre = np.asarray(view.pixel_to_ras(k, (rows - 1) / 2.0, (cols - 1) / 2.0), dtype=float).reshape(-1)[:3]
+    node.JumpSliceByCentering(*centre)
+    return node

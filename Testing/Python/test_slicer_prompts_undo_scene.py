@@ -182,3 +182,19 @@ def test_undo_skips_removed_nodes_and_keeps_a_bounded_history(mrml_scene, lesion
     assert other.GetSegmentation().GetSegment(names[4]) is None
     assert other.GetSegmentation().GetSegment(names[3]) is not None
     wf.reset()
+
+
+def test_show_slice_moves_the_view_of_that_plane_to_the_slice(wf, mrml_scene, lesion):
+    from SegAssistLib.slicer import views
+
+    volume_node, seg_node, tumor, point, n = lesion
+    view = wf.engine(volume_node).view("coronal")
+    assert views.show_slice(mrml_scene.scene, view, 5) is None  # no coronal view in the layout
+    green = mrml_scene.scene.AddNewNodeByClass("vtkMRMLSliceNode")
+    green.SetLayoutName("Green")
+    green.SetOrientationToCoronal()
+    for k in (0, 17, view.n_slices - 1):
+        assert views.show_slice(mrml_scene.scene, view, k) is green
+        assert views.slice_index_in_view(view, green) == k
+    with pytest.raises(SegAssistError, match="outside the volume"):
+        views.show_slice(mrml_scene.scene, view, view.n_slices)
