@@ -271,10 +271,8 @@ class SegAssistWorkflow:
         seg = self.read_segmentation(segmentation_node, volume_node)
         seg.segment(segment_id)
         engine = self.engine(volume_node)
-        report = None
-        if progress is not None:
-            def report(done: int, total: int) -> None:  # a progress bar needs done <= total
-                progress(done, max(total, done))
+        # A progress bar needs done <= total.
+        report = None if progress is None else (lambda done, total: progress(done, max(total, done)))
 
         def stop() -> bool:
             return self._reset_requested or bool(should_stop and should_stop())

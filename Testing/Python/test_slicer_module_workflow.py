@@ -59,7 +59,6 @@ def test_workflow_lung2_segment_propagate_interpolate_export_undo(wf, mrml_scene
 
     image, label = lung2
     gt = label.array > 0
-    scene = mrml_scene.scene
 
     # Volume node from the DICOM series: same voxels and geometry as the NRRD the series was written from.
     volume_node = wf.load_volume(lung2_dicom, "lung2")
