@@ -114,7 +114,8 @@ def export_ontology(wf: Any, segmentation_node: Any, path: str | os.PathLike, fm
 # ---- 2D datasets ----------------------------------------------------------------------------------------
 #: File-dialog filters of the 2D formats ``segassist convert`` handles (the panel offers the same).
 DATASET2D_IMPORT_FILTER = ("2D datasets (*.json *.png *.tif *.tiff);;COCO instances / panoptic / Label Studio "
-                           "tasks (*.json);;Instance label image (*.png *.tif *.tiff)")
+                           "tasks (*.json);;Instance label image (*.png *.tif *.tiff);;Semantic PNG or Cityscapes "
+                           "folder: its classes.json (classes.json *_instanceIds.png)")
 DATASET2D_EXPORT_FILTER = ("COCO instances (*.json);;COCO panoptic (*panoptic*.json);;Label Studio tasks "
                            "(*tasks*.json);;Semantic PNG folder (*);;Cityscapes instanceIds folder (*cityscapes*)")
 
@@ -147,6 +148,22 @@ def export_2d_dataset(wf: Any, volume_node: Any, segmentation_node: Any, path: s
     return write_dataset(dataset, _options(path, plane=plane, **options))
 
 
+def dataset2d_input(path: str | os.PathLike, options: dict) -> tuple[Path, dict]:
+    """What to read when a file dialog picked ``path``: a folder dataset is picked by one of its files.
+
+    ``classes.json`` stands for its folder (semantic PNGs or Cityscapes, both written with one), and so does a
+    ``*_instanceIds.png``; a Cityscapes folder's own ``classes.json`` names its classes. Other files are read
+    as themselves.
+    """
+    p = Path(path)
+    options = dict(options)
+    if p.is_file() and (p.name == "classes.json" or p.name.endswith("_instanceIds.png")):
+        if any(p.parent.glob("*_instanceIds.png")) and (p.parent / "classes.json").is_file():
+            options.setdefault("ontology", str(p.parent / "classes.json"))
+        return p.parent, options
+    return p, options
+
+
 def import_2d_dataset(wf: Any, path: str | os.PathLike, name: str | None = None, **options: Any) -> tuple[Any, Any]:
     """A 2D dataset (any format ``segassist convert`` reads) as a volume node (images stacked as slices)
     and a segmentation node with one segment per class or instance; ``link_instances=MIN_IOU`` joins
@@ -155,6 +172,7 @@ def import_2d_dataset(wf: Any, path: str | os.PathLike, name: str | None = None,
     from SegAssistLib.formats.datasets2d.volume_slices import import_stack
     from SegAssistLib.slicer.nodes import volume_node_from_volume
 
+    path, options = dataset2d_input(path, options)
     if input_kind(str(path)) is None:
         raise SegAssistError(f"{path}: not a 2D dataset (COCO/panoptic/Label Studio JSON, label image, PNG folder).")
     link = options.pop("link_instances", None)

@@ -337,3 +337,28 @@ def test_markups_nodes_follow_the_prompt_conventions(mrml_scene):
         combine_prompts([markups_from_node(roi), markups_from_node(roi)])
     with pytest.raises(PromptError, match="not a point list"):
         markups_from_node(scene.AddNewNodeByClass("vtkMRMLMarkupsLineNode", "line"))
+
+
+@pytest.mark.parametrize("name, picked", [("lung2_panoptic.json", None), ("lung2_tasks.json", None),
+                                          ("semantic", "classes.json"), ("lung2_cityscapes", "classes.json")])
+def test_panel_2d_formats_round_trip_like_the_cli(wf, mrml_scene, lung2, tmp_path, name, picked):
+    """Every 2D format ``segassist convert`` writes, exported from the scene and imported back (a folder
+    dataset is picked in the file dialog by its classes.json)."""
+    image, label = lung2
+    gt = label.array > 0
+    volume_node = mrml_scene.add_volume(image, "lung2")
+    seg_node = wf.create_segmentation(volume_node)
+    tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR)
+    seg = wf.read_segmentation(seg_node, volume_node)
+    seg.set_mask(tumor, gt)
+    wf.write_segmentation(seg, seg_node, volume_node, [tumor])
+
+    written = wf.export_2d_dataset(volume_node, seg_node, tmp_path / name, plane="axial")
+    assert written and all(p.exists() for p in written)
+    source = tmp_path / name / picked if picked else tmp_path / name
+    vol2, seg2 = wf.import_2d_dataset(source)
+    back = wf.read_segmentation(seg2, vol2)
+    tumor_back = [s for s in back if s.name.split(" ")[0] == "Tumor"]  # per-slice instances: "Tumor 3"
+    assert len(tumor_back) >= 1, [s.name for s in back]
+    total = sum(int(back.mask(s.id).sum()) for s in tumor_back)
+    assert total == int(gt.sum())
