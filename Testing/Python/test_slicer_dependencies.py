@@ -140,3 +140,24 @@ def test_the_self_test_workflow_imports_only_what_slicer_bundles_or_segassist_in
                          if not {d.lower().replace("_", "-") for d in dists_of.get(m, [])} & closure)
     assert {"skimage", "slicerio"} <= third_party  # the self-test's path does need them
     assert not unexplained, f"imported but neither bundled with Slicer nor installed by SegAssist: {unexplained}"
+
+
+def test_the_module_loads_on_a_stock_slicer_before_anything_is_installed():
+    """Slicer imports SegAssist.py at start-up, before the user can press "Install dependencies": the library
+    imports it makes (read from SegAssist.py) must pull in nothing a stock Slicer lacks."""
+    import ast
+    import json
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    tree = ast.parse((root / "SegAssist" / "SegAssist.py").read_text(encoding="utf-8"))
+    imports = [ast.unparse(n) for n in tree.body if isinstance(n, ast.ImportFrom) and (n.module or "").startswith("SegAssistLib")]
+    assert len(imports) >= 5
+    script = "\n".join(imports) + "\nimport json, sys\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    env = {**__import__("os").environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    imported = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    third_party = {m for m in imported if m not in sys.stdlib_module_names and not m.startswith("_")}
+    assert not third_party - SLICER_BUNDLED - {"cython_runtime"}, third_party - SLICER_BUNDLED
