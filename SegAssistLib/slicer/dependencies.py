@@ -33,7 +33,7 @@ REQUIREMENTS = {
 #: because its isolated build would pull another torch).
 SAM2_REQUIREMENTS = {"hydra": "hydra-core>=1.3.2", "iopath": "iopath>=0.1.10", "omegaconf": "omegaconf==2.3.0"}
 SAM2_PACKAGE = "sam2==1.1.0"
-MINIMUM_TORCH = "2.5.1"
+MINIMUM_TORCH = "2.6"  # torch.load defaults to weights_only=True from 2.6; sam2 1.1.0 does not pass it
 #: sam2 1.1.0 requires Python >= 3.10: Slicer 5.10 is the first release with such a Python (3.12.10).
 SAM2_MIN_PYTHON = (3, 10)
 SAM2_MIN_SLICER = "5.10"

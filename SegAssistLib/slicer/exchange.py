@@ -1,5 +1,6 @@
 """Files in and out of the scene: volumes, segmentations (.seg.nrrd, labelmaps, DICOM SEG), ontologies and
-2D datasets (every format ``segassist convert`` reads and writes), each as one undoable step of a
+2D datasets (every format ``segassist convert`` reads and writes, through
+:mod:`SegAssistLib.operations.datasets2d`, the same functions the CLI calls), each as one undoable step of a
 :class:`~SegAssistLib.slicer.workflow.SegAssistWorkflow`.
 
 The readers and writers are the library's (``io``, ``formats``); this module only moves their results into
@@ -9,7 +10,6 @@ nodes through the workflow's public methods (``volume``, ``read_segmentation``, 
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -120,22 +120,14 @@ DATASET2D_EXPORT_FILTER = ("COCO instances (*.json);;COCO panoptic (*panoptic*.j
                            "(*tasks*.json);;Semantic PNG folder (*);;Cityscapes instanceIds folder (*cityscapes*)")
 
 
-def _options(path: str | os.PathLike, **options: Any) -> argparse.Namespace:
-    from SegAssistLib.cli.convert_datasets import DEFAULTS
-
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise SegAssistError(f"Unknown 2D dataset options {sorted(unknown)}; known: {', '.join(sorted(DEFAULTS))}.")
-    return argparse.Namespace(**{**DEFAULTS, **options, "input": str(path), "output": str(path), "reference": None})
-
-
 def export_2d_dataset(wf: Any, volume_node: Any, segmentation_node: Any, path: str | os.PathLike,
                       plane: str = "axial", only_annotated: bool = True, **options: Any) -> list[Path]:
     """Slices of the volume with their segments as a 2D dataset; the format follows the name as in
     ``segassist convert`` (``x.json`` COCO, ``x_panoptic.json`` COCO panoptic, ``x_tasks.json`` Label Studio,
-    a folder: semantic PNGs, ``..cityscapes..`` folder: Cityscapes instanceIds). All files land together."""
-    from SegAssistLib.cli.convert_datasets import output_kind, write_dataset
+    a folder: semantic PNGs, ``..cityscapes..`` folder: Cityscapes instanceIds). ``options`` are
+    :func:`~SegAssistLib.operations.datasets2d.write_dataset2d`'s (encoding, overlap). All files land together."""
     from SegAssistLib.formats.datasets2d.volume_slices import export_slices
+    from SegAssistLib.operations.datasets2d import output_kind, write_dataset2d
 
     if output_kind(str(path)) is None:
         raise SegAssistError(f"{path}: not a 2D dataset name; use .json (COCO, *_panoptic.json, *_tasks.json) "
@@ -145,7 +137,7 @@ def export_2d_dataset(wf: Any, volume_node: Any, segmentation_node: Any, path: s
                             name_prefix=volume_node.GetName())
     if not dataset.samples:
         raise SegAssistError(f"{path}: no {plane} slice holds a segment; nothing to export.")
-    return write_dataset(dataset, _options(path, plane=plane, **options))
+    return write_dataset2d(dataset, path, **options)
 
 
 def dataset2d_input(path: str | os.PathLike, options: dict) -> tuple[Path, dict]:
@@ -168,15 +160,15 @@ def import_2d_dataset(wf: Any, path: str | os.PathLike, name: str | None = None,
     """A 2D dataset (any format ``segassist convert`` reads) as a volume node (images stacked as slices)
     and a segmentation node with one segment per class or instance; ``link_instances=MIN_IOU`` joins
     instances that overlap from slice to slice into one 3D segment."""
-    from SegAssistLib.cli.convert_datasets import input_kind, read_dataset
     from SegAssistLib.formats.datasets2d.volume_slices import import_stack
+    from SegAssistLib.operations.datasets2d import input_kind, read_dataset2d
     from SegAssistLib.slicer.nodes import volume_node_from_volume
 
     path, options = dataset2d_input(path, options)
     if input_kind(str(path)) is None:
         raise SegAssistError(f"{path}: not a 2D dataset (COCO/panoptic/Label Studio JSON, label image, PNG folder).")
     link = options.pop("link_instances", None)
-    dataset = read_dataset(_options(path, **options))
+    dataset = read_dataset2d(path, **options)
     volume, seg = import_stack(dataset, link_instances=link)
     node_name = name or Path(path).name.split(".")[0]
     volume_node = volume_node_from_volume(wf.scene, volume, node_name)

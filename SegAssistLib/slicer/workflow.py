@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from SegAssistLib.operations.segment_files import segment_color as default_segment_color
+from SegAssistLib.core.colors import segment_color as default_segment_color
 from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
 from SegAssistLib.core.volume import Volume
 from SegAssistLib.errors import PromptError, SegAssistError
@@ -299,25 +299,15 @@ class SegAssistWorkflow:
                     method: str | None = None) -> np.ndarray:
         """Fill the slices between the segment's drawn/segmented slices (keyframes), as one undo step.
         Returns the indices of the keyframe slices used."""
-        from SegAssistLib.core.planes import PlaneView
-        from SegAssistLib.interpolation import choose_plane, interpolate_keyframes, occupied_slices
+        from SegAssistLib.operations.interpolate import interpolate_segmentation
 
-        volume = self.volume(volume_node)
         seg = self.read_segmentation(segmentation_node, volume_node)
-        mask = seg.mask(segment_id)
         name = seg.segment(segment_id).name
-        if not mask.any():
-            raise SegAssistError(f"Segment {name!r} is empty: draw or segment two slices first.")
-        resolved = choose_plane(mask, volume) if plane == "auto" else plane
-        keys = occupied_slices(mask, PlaneView(volume, resolved)) if resolved else np.zeros(0, int)
-        if len(keys) < 2:
-            raise SegAssistError(
-                f"Segment {name!r} covers fewer than two {resolved or plane} slices: "
-                "interpolation needs at least two keyframes with empty slices between them."
-            )
-        seg.set_mask(segment_id, interpolate_keyframes(mask, volume, resolved, None, method or self.interpolation_method))
+        # The operations layer's rule (one for the CLI, batch and the panel); one segment, so no overlap question.
+        (plan,) = interpolate_segmentation(seg, plane, [segment_id], method or self.interpolation_method,
+                                           require_keyframes=True)
         self.write_segmentation(seg, segmentation_node, volume_node, [segment_id], f"Interpolate {name}")
-        return keys
+        return np.asarray(plan.keyframes)
 
     # ---- import / export (SegAssistLib.slicer.exchange) ---------------------------------------------------
     def export_segmentation(self, segmentation_node: Any, path: str | os.PathLike, volume_node: Any = None,

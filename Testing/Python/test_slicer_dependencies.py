@@ -57,7 +57,7 @@ def test_install_asks_pytorch_utils_for_the_minimum_torch_then_sam2_without_deps
     pip_calls: list = []
     logic = TorchLogicRecorder(installed_version=None)
     installed = dependencies.install(True, pip_calls.append, lambda: logic)
-    assert logic.calls == [{"askConfirmation": True, "torchVersionRequirement": ">=2.5.1"}]
+    assert logic.calls == [{"askConfirmation": True, "torchVersionRequirement": ">=2.6"}]
     assert pip_calls[0] == list(dependencies.REQUIREMENTS.values())
     assert pip_calls[-1] == ["--no-build-isolation", "--no-deps", dependencies.SAM2_PACKAGE]
     assert dependencies.SAM2_PACKAGE in installed
@@ -66,7 +66,7 @@ def test_install_asks_pytorch_utils_for_the_minimum_torch_then_sam2_without_deps
 def test_an_installed_torch_that_is_too_old_is_refused_with_what_to_do(all_missing):
     pip_calls: list = []
     logic = TorchLogicRecorder(installed_version="2.4.1+cu121")
-    with pytest.raises(SegAssistError, match="torch 2.5.1 or newer; torch 2.4.1"):
+    with pytest.raises(SegAssistError, match="torch 2.6 or newer; torch 2.4.1"):
         dependencies.install(True, pip_calls.append, lambda: logic)
     assert logic.calls == []  # never reinstalled behind the user's back
     assert not any(dependencies.SAM2_PACKAGE in " ".join(c) for c in pip_calls)

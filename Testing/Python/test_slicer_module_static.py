@@ -280,7 +280,7 @@ def test_dependency_lists_cover_the_self_test_and_formats():
     reason = dependencies.sam2_unavailable_reason((3, 9))
     assert reason and "Slicer 5.10" in reason and dependencies.sam2_unavailable_reason((3, 12)) is None
     assert "sam2" not in dependencies.backend_choices((3, 9)) and "sam2" in dependencies.backend_choices((3, 12))
-    assert dependencies.torch_too_old("2.4.1+cu121") and not dependencies.torch_too_old("2.5.1")
+    assert dependencies.torch_too_old("2.4.1+cu121") and dependencies.torch_too_old("2.5.1") and not dependencies.torch_too_old("2.6.0+cpu")
 
 
 def test_extension_index_json_agrees_with_s4ext_and_cmake():
