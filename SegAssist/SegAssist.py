@@ -127,6 +127,7 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._cancelRequested = False
+        self._review = []
 
     @property
     def workflow(self) -> SegAssistWorkflow:
@@ -173,6 +174,7 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportOntologyButton.connect("clicked(bool)", self.onExportOntology)
         self.ui.import2DButton.connect("clicked(bool)", self.onImport2D)
         self.ui.export2DButton.connect("clicked(bool)", self.onExport2D)
+        self.ui.reviewComboBox.connect("activated(int)", self.onReviewSlice)
 
         self.initializeParameterNode()
         self.updateDependencyStatus()
@@ -192,6 +194,8 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         # A running propagation is cancelled at its next slice and the engines are closed after it stops.
         self._cancelRequested = True
         self.workflow.reset()
+        self._review = []
+        self.ui.reviewComboBox.clear()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -232,7 +236,7 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.interpolateButton.enabled = ready
         for button in (self.ui.undoButton, self.ui.addSegmentButton, self.ui.newPromptsButton,
                        self.ui.importSegmentationButton, self.ui.importOntologyButton, self.ui.import2DButton,
-                       self.ui.backendComboBox):
+                       self.ui.backendComboBox, self.ui.reviewComboBox):
             button.enabled = idle
         self.ui.exportSegmentationButton.enabled = bool(p and p.segmentation) and idle
         self.ui.exportOntologyButton.enabled = bool(p and p.segmentation) and idle
@@ -332,10 +336,13 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 slicer.app.processEvents()
 
             self._showProgress(True)
-            result = self.workflow.propagate(volume, segmentation, segmentID, progress=progress,
-                                             should_stop=lambda: self._cancelRequested)
-            low = [f"{pl} {n}" for pl, scores in result.confidence.items() for n, s in scores.items() if s < 0.5]
-            self.ui.statusLabel.text = "Propagated." + (f" Check low-confidence slices: {', '.join(low[:8])}" if low else "")
+            self.workflow.propagate(volume, segmentation, segmentID, progress=progress,
+                                    should_stop=lambda: self._cancelRequested)
+            self._review = self.workflow.slices_to_review()
+            self.ui.reviewComboBox.clear()
+            for plane, n, why in self._review:
+                self.ui.reviewComboBox.addItem(f"{plane} {n}: {why}")
+            self.ui.statusLabel.text = "Propagated." + (f" {len(self._review)} slices to review." if self._review else "")
         except Cancelled:
             self.ui.statusLabel.text = "Propagation cancelled; the segmentation was left as it was."
         except Exception as exc:  # shown to the user, logged with traceback
@@ -343,6 +350,12 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.errorDisplay(f"Propagation failed: {exc}")
         finally:
             self._showProgress(False)
+
+    def onReviewSlice(self, index) -> None:
+        if 0 <= index < len(self._review):
+            plane, n, _ = self._review[index]
+            if not self.workflow.show_slice(self._parameterNode.inputVolume, plane, n):
+                self.ui.statusLabel.text = f"No slice view shows the {plane} plane in this layout."
 
     def onCancel(self) -> None:
         self._cancelRequested = True
@@ -360,7 +373,7 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                              "importOntologyButton", "import2DButton", "backendComboBox",
                              "installDependenciesButton", "exportSegmentationButton", "exportOntologyButton",
                              "export2DButton", "modelComboBox", "checkpointPathLineEdit", "planeComboBox",
-                             "interpolationMethodComboBox"):
+                             "interpolationMethodComboBox", "reviewComboBox"):
                     getattr(self.ui, name).enabled = False
         if not running:
             self.updateDependencyStatus()

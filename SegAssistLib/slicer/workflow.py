@@ -309,6 +309,24 @@ class SegAssistWorkflow:
         self.write_segmentation(seg, segmentation_node, volume_node, [segment_id], f"Interpolate {name}")
         return np.asarray(plan.keyframes)
 
+    def slices_to_review(self, limit: int = 20, threshold: float = 0.5) -> list[tuple[str, int, str]]:
+        """(plane, slice index, why) of the last propagation's slices to check first: the engine's review queue
+        when it has one, else the slices whose confidence is below ``threshold``, least confident first."""
+        result = self.last_result
+        if result is None:
+            return []
+        queue = getattr(result, "review_queue", None)
+        if queue is not None:
+            return [(i.plane, int(i.slice_index), ", ".join(i.reasons) or f"confidence {i.confidence:.2f}")
+                    for i in queue[:limit]]
+        low = sorted((score, plane, int(n)) for plane, scores in result.confidence.items()
+                     for n, score in scores.items() if score < threshold)
+        return [(plane, n, f"confidence {score:.2f}") for score, plane, n in low[:limit]]
+
+    def show_slice(self, volume_node: Any, plane: str, slice_index: int) -> bool:
+        """Move the slice view of ``plane`` to ``slice_index`` of the volume; False when no view shows it."""
+        return views.show_slice(self.scene, self.engine(volume_node).view(plane), slice_index) is not None
+
     # ---- import / export (SegAssistLib.slicer.exchange) ---------------------------------------------------
     def export_segmentation(self, segmentation_node: Any, path: str | os.PathLike, volume_node: Any = None,
                             reference: str | os.PathLike | None = None, segment_ids: Sequence[str] | None = None) -> list[Path]:

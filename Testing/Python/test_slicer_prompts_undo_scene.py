@@ -34,6 +34,25 @@ def wf(mrml_scene):
 
 
 @pytest.fixture
+def slice_node(mrml_scene):
+    """Adds slice nodes (views) and removes them afterwards: a slice node with a layout name is a scene
+    singleton, which ``scene.Clear(False)`` keeps, so it would leak into the next test."""
+    added = []
+
+    def add(orientation: str, layout: str | None = None):
+        node = mrml_scene.scene.AddNewNodeByClass("vtkMRMLSliceNode")
+        if layout:
+            node.SetLayoutName(layout)
+        getattr(node, f"SetOrientationTo{orientation}")()
+        added.append(node)
+        return node
+
+    yield add
+    for node in added:
+        mrml_scene.scene.RemoveNode(node)
+
+
+@pytest.fixture
 def lesion(wf, mrml_scene, lung2):
     """lung2 in a volume node, a segmentation with "Tumor", and a RAS point inside the lesion's largest slice."""
     image, label = lung2
@@ -64,7 +83,7 @@ def test_new_unplaced_roi_is_not_a_prompt(wf, lesion):
     assert k == n and mask.sum() > 50
 
 
-def test_undo_reverts_segassist_steps_not_clicks_and_leaves_scene_undo_alone(wf, mrml_scene, lesion):
+def test_undo_reverts_segassist_steps_not_clicks_and_leaves_scene_undo_alone(wf, mrml_scene, lesion, slice_node):
     volume_node, seg_node, tumor, point, n = lesion
     scene = mrml_scene.scene
     scene.SetUndoOn()  # as a user (or another module) may have it
@@ -82,9 +101,7 @@ def test_undo_reverts_segassist_steps_not_clicks_and_leaves_scene_undo_alone(wf,
 
     # The user places another point and moves a slice view: neither is a SegAssist step.
     points.AddControlPoint(*(np.asarray(point) + [2.0, 0.0, 0.0]))
-    red = scene.AddNewNodeByClass("vtkMRMLSliceNode")
-    red.SetOrientationToAxial()
-    red.JumpSlice(*point)
+    slice_node("Axial").JumpSlice(*point)
     assert wf.undo()
     assert np.array_equal(wf.segment_mask(seg_node, tumor, volume_node), before)
     assert points.GetNumberOfControlPoints() == 2  # the click stays
@@ -121,7 +138,7 @@ def test_scene_close_during_propagation_cancels_and_writes_nothing(wf, lesion):
     assert np.array_equal(wf.segment_mask(seg_node, tumor, volume_node), before)
 
 
-def test_views_are_found_by_plane_not_by_name(wf, mrml_scene, lesion):
+def test_views_are_found_by_plane_not_by_name(wf, mrml_scene, lesion, slice_node):
     from SegAssistLib.slicer import views
 
     volume_node, seg_node, tumor, point, n = lesion
@@ -129,9 +146,7 @@ def test_views_are_found_by_plane_not_by_name(wf, mrml_scene, lesion):
     assert views.slice_node_for_plane(scene, "axial") is None  # no view in this "layout"
     with pytest.raises(SegAssistError, match="No slice view shows the axial plane"):
         wf.lock_slice_in_view(volume_node, seg_node, tumor, "axial")
-    other = scene.AddNewNodeByClass("vtkMRMLSliceNode")
-    other.SetLayoutName("Slice4")  # a layout without "Red"
-    other.SetOrientationToAxial()
+    other = slice_node("Axial", "Slice4")  # a layout without "Red"
     other.JumpSlice(*point)
     assert views.slice_node_for_plane(scene, "axial") is other
     assert views.slice_node_for_plane(scene, "coronal") is None
@@ -184,17 +199,34 @@ def test_undo_skips_removed_nodes_and_keeps_a_bounded_history(mrml_scene, lesion
     wf.reset()
 
 
-def test_show_slice_moves_the_view_of_that_plane_to_the_slice(wf, mrml_scene, lesion):
+def test_show_slice_moves_the_view_of_that_plane_to_the_slice(wf, mrml_scene, lesion, slice_node):
     from SegAssistLib.slicer import views
 
     volume_node, seg_node, tumor, point, n = lesion
     view = wf.engine(volume_node).view("coronal")
     assert views.show_slice(mrml_scene.scene, view, 5) is None  # no coronal view in the layout
-    green = mrml_scene.scene.AddNewNodeByClass("vtkMRMLSliceNode")
-    green.SetLayoutName("Green")
-    green.SetOrientationToCoronal()
+    green = slice_node("Coronal", "Green")
     for k in (0, 17, view.n_slices - 1):
         assert views.show_slice(mrml_scene.scene, view, k) is green
         assert views.slice_index_in_view(view, green) == k
     with pytest.raises(SegAssistError, match="outside the volume"):
         views.show_slice(mrml_scene.scene, view, view.n_slices)
+
+
+def test_slices_to_review_after_propagation_and_jump_there(wf, mrml_scene, lesion, slice_node):
+    volume_node, seg_node, tumor, point, n = lesion
+    assert wf.slices_to_review() == []  # nothing propagated yet
+    points = wf.create_prompt_node("Tumor")
+    points.AddControlPoint(*point)
+    wf.segment_slice(volume_node, seg_node, tumor, [points])
+    result = wf.propagate(volume_node, seg_node, tumor)
+    review = wf.slices_to_review(limit=5, threshold=1.01)  # every scored slice is below 1.01
+    scores = sorted(s for scores in result.confidence.values() for s in scores.values())
+    assert len(review) == min(5, len(scores)) > 0
+    assert [float(why.split()[-1]) for _, _, why in review] == [round(s, 2) for s in scores[: len(review)]]
+    plane, k, _ = review[0]
+    axial = slice_node("Axial", "Red")
+    assert wf.show_slice(volume_node, plane, k)
+    from SegAssistLib.slicer.views import slice_index_in_view
+
+    assert slice_index_in_view(wf.engine(volume_node).view(plane), axial) == k
