@@ -3,6 +3,7 @@
 All derive from :class:`SegAssistError`, so a front end catches one class (the CLI prints it without a
 traceback and exits with status 2; batch records it as the case's error; the Slicer panel shows it). Those
 that replace a former ``ValueError`` also derive from ``ValueError``, so callers that caught it still do.
+(A module may keep a private, underscore-named exception as an internal signal that never leaves it.)
 
 ==========================  ============================================================================
 class                       raised when
@@ -19,6 +20,7 @@ class                       raised when
 ``SegmentError``            a segment is missing, duplicated or malformed, or cannot be stored as asked
 ``MissingFileError``        an input file the user named does not exist
 ``DependencyError``         an optional package the operation needs is not installed
+``UnsafePathError``         an output would overwrite an input, or a name from a data file leaves its folder
 ==========================  ============================================================================
 """
 
@@ -74,3 +76,7 @@ class MissingFileError(SegAssistError, FileNotFoundError):
 
 class DependencyError(SegAssistError, ImportError):
     """An optional package an operation needs is not installed: the message says what to pip install."""
+
+
+class UnsafePathError(SegAssistError):
+    """A path would overwrite an input, or leave the folder it must stay in."""

@@ -17,11 +17,9 @@ import os
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import UnsafePathError
 
-
-class UnsafePathError(SegAssistError):
-    """A path would overwrite an input, or leave the folder it must stay in."""
+__all__ = ["UnsafePathError", "check_relative_name", "contained", "refuse_outputs_over_inputs", "same_file"]
 
 
 def _key(path: str | os.PathLike) -> tuple:

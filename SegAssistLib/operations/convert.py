@@ -43,6 +43,7 @@ def convert(
     color_table: PathLike | None = None,
     table_format: str = "csv",
     allow_overlap: bool = False,
+    ignore_frame_of_reference: bool = False,
     **dataset2d_options: Any,
 ) -> ConvertResult:
     """Convert ``input`` to the format ``output`` names; returns the files written.
@@ -51,7 +52,10 @@ def convert(
     whose grid the masks are placed on (and, for a 3D segmentation exported to a 2D dataset, the volume whose
     slices are exported). ``color_table``: the colour table of a labelmap input or output (default: the file
     of the same name beside it); ``table_format``: "csv" (keeps terminology) or "ctbl" for a labelmap
-    output; ``allow_overlap``: a labelmap output lets later segments win where segments overlap.
+    output; ``allow_overlap``: a labelmap output lets later segments win where segments overlap;
+    ``ignore_frame_of_reference``: a DICOM SEG input is placed on ``reference`` even when its
+    FrameOfReferenceUID differs (only for registered series). Nothing is written over an input
+    (:func:`SegAssistLib.io.paths.refuse_outputs_over_inputs`).
     ``dataset2d_options`` go to :func:`~SegAssistLib.operations.datasets2d.read_dataset2d` and
     :func:`~SegAssistLib.operations.datasets2d.write_dataset2d` (each takes the keywords it knows).
     """
@@ -59,17 +63,26 @@ def convert(
 
     if is_dataset2d_conversion(input, output):
         return _convert_dataset2d(input, output, reference, dataset2d_options)
-    from SegAssistLib.io.segmentation_files import (DICOM_SEG, LABELMAP, read_segmentation, segmentation_format,
-                                                    write_segmentation)
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+    from SegAssistLib.io.segmentation_files import (DICOM_SEG, LABELMAP, planned_outputs, read_segmentation,
+                                                    segmentation_format, write_segmentation)
 
     in_fmt, out_fmt = segmentation_format(input), segmentation_format(output)
+    out_table = color_table if in_fmt != LABELMAP else None
+    in_table = color_table if in_fmt == LABELMAP else None
+    if in_fmt == LABELMAP and not in_table:
+        from SegAssistLib.io.labelmap import find_table
+
+        in_table = find_table(input)
+    refuse_outputs_over_inputs(planned_outputs(output, out_table, table_format), [input, reference, in_table],
+                               "convert")
     # For a DICOM SEG output the reference is the series it refers to; the masks go on that series' grid too.
     segmentation = read_segmentation(input, reference=reference,
-                                     color_table=color_table if in_fmt == LABELMAP else None)
+                                     color_table=color_table if in_fmt == LABELMAP else None,
+                                     ignore_frame_of_reference=ignore_frame_of_reference)
     options: dict[str, Any] = {}
     if out_fmt == LABELMAP:
-        options = {"color_table": color_table if in_fmt != LABELMAP else None, "table_format": table_format,
-                   "allow_overlap": allow_overlap}
+        options = {"color_table": out_table, "table_format": table_format, "allow_overlap": allow_overlap}
     elif out_fmt == DICOM_SEG:
         options = {"reference": reference}
     written = list(write_segmentation(segmentation, output, **options))
@@ -87,6 +100,11 @@ def _convert_dataset2d(input, output, reference, options: dict[str, Any]) -> Con
     unknown = sorted(set(options) - set(READ_OPTIONS) - set(WRITE_OPTIONS))
     if unknown:
         raise OptionError(f"Unknown 2D dataset option(s) {unknown}: use {', '.join(READ_OPTIONS + WRITE_OPTIONS)}.")
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+
+    inputs = [input, options.get("images_dir"), reference]
+    refuse_outputs_over_inputs([output, options.get("volume_out")], inputs, "convert")
     dataset = read_dataset2d(input, reference=reference, **{k: v for k, v in options.items() if k in READ_OPTIONS})
-    written = write_dataset2d(dataset, output, **{k: v for k, v in options.items() if k in WRITE_OPTIONS})
+    written = write_dataset2d(dataset, output, inputs=inputs,
+                              **{k: v for k, v in options.items() if k in WRITE_OPTIONS})
     return ConvertResult(written, dataset=dataset)

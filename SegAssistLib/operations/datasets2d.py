@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, Union
 
-from SegAssistLib.errors import FormatError, OptionError
+from SegAssistLib.errors import FormatError, OptionError, UnsafePathError
 
 if TYPE_CHECKING:
     from SegAssistLib.formats.datasets2d import Dataset2D
@@ -60,7 +60,7 @@ def input_kind(path: PathLike) -> str | None:
     if name.endswith(".json"):
         try:
             doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        except (OSError, ValueError, RecursionError):
             return "coco"  # let the reader report the problem with the file's name
         if isinstance(doc, list):
             return "label-studio"
@@ -196,6 +196,7 @@ def write_dataset2d(
     spacing: Sequence[float] | None = None,
     volume_out: PathLike | None = None,
     link_instances: float | None = None,
+    inputs: Sequence[PathLike | None] = (),
 ) -> list[Path]:
     """Write ``dataset`` in the format ``output`` names; all its files land together or not at all.
 
@@ -203,17 +204,18 @@ def write_dataset2d(
     Cityscapes output are refused ("error") or the first wins ("first"). A volume output (.seg.nrrd, .nrrd,
     .nii.gz) stacks the images: ``spacing`` (mm, x y z), ``volume_out`` also writes the image volume, and
     ``link_instances`` (a minimum IoU in (0, 1]) joins overlapping instances of consecutive slices into one
-    3D segment. Returns the files written.
+    3D segment. ``inputs``: files and folders the conversion read (e.g. the source images folder), which
+    no output may overwrite. Returns the files written.
     """
     from SegAssistLib.io.atomic import atomic_group
 
     with atomic_group():
         if is_volume_segmentation(output) and output_kind(output) is None:
             return _write_volume(dataset, output, spacing, volume_out, link_instances)
-        return _write_dataset_files(dataset, Path(output), encoding, overlap)
+        return _write_dataset_files(dataset, Path(output), encoding, overlap, inputs)
 
 
-def _write_dataset_files(dataset, out: Path, encoding, overlap) -> list[Path]:
+def _write_dataset_files(dataset, out: Path, encoding, overlap, inputs) -> list[Path]:
     kind = output_kind(out)
     has_pixels = any(s.image is not None for s in dataset.samples)
     written: list[Path] = []
@@ -249,6 +251,13 @@ def _write_dataset_files(dataset, out: Path, encoding, overlap) -> list[Path]:
         from SegAssistLib.formats.datasets2d.volume_slices import write_images
 
         folder = out / "images" if kind in ("semantic", "cityscapes") else out.with_name(out.stem + "_images")
+        for source in inputs:
+            if source and Path(source).exists() and folder.exists():
+                from SegAssistLib.io.paths import same_file
+
+                if same_file(folder, source):
+                    raise UnsafePathError(f"{folder}: the images would be written over the input images of "
+                                          "--images-dir; choose another output name.")
         written += write_images(dataset, folder)
     return written
 

@@ -164,6 +164,9 @@ def interpolate_file(
     seg_out = out.name.lower().endswith(".seg.nrrd")
     if not seg_out and not out.name.lower().endswith(LABELMAP_SUFFIXES):
         raise FormatError(f"{out}: write the result as .nrrd, .nii.gz, .mha or .seg.nrrd.")
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+
+    refuse_outputs_over_inputs([out], [src, reference], "interpolate")
     ref = read_volume(reference) if reference else None
     label_volume = None
     if seg_in:

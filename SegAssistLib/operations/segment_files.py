@@ -73,9 +73,13 @@ class SegmentFilesResult:
     results: dict[str, EngineResult]
 
 
-def backend_options(checkpoint: str | os.PathLike | None = None, device: str | None = None) -> dict:
-    """The options given for a model backend (SAM 2 or a registered one), leaving out those not given."""
-    return {k: v for k, v in (("checkpoint", checkpoint), ("device", device)) if v is not None}
+def backend_options(checkpoint: str | os.PathLike | None = None, device: str | None = None,
+                    sha256: str | None = None, trust_unverified: bool = False) -> dict:
+    """The options given for a model backend (SAM 2 or a registered one), leaving out those not given
+    (a backend that does not take a given option refuses it with a BackendError)."""
+    given = (("checkpoint", checkpoint), ("device", device), ("sha256", sha256),
+             ("trust_unverified", True if trust_unverified else None))
+    return {k: v for k, v in given if v is not None}
 
 
 def segment_files(
