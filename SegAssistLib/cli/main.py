@@ -16,7 +16,7 @@ import sys
 from SegAssistLib.errors import SegAssistError
 
 #: Subcommand modules, in the order ``segassist --help`` lists them.
-COMMANDS = ["info", "segment", "interpolate", "convert", "ontology", "batch", "demo"]
+COMMANDS = ["info", "segment", "interpolate", "convert", "ontology", "batch", "serve", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
