@@ -126,7 +126,8 @@ def create_app(manager: SessionManager, api_key: str | None = None, label_studio
     async def upload(request: Request) -> Response:
         s = manager.get(request.path_params["sid"])
         request.state.session = s.id
-        arr, head = await _envelope(request)
+        with manager.busy(s):  # a large volume's transfer and decompression must not count as idle time
+            arr, head = await _envelope(request)
         if arr.ndim != 3 or min(arr.shape) < 1:
             raise ServerError(f"A volume must be a non-empty 3D (k, j, i) array; got shape {arr.shape}.", 422)
         matrix = head.get("ijk_to_ras")

@@ -107,13 +107,24 @@ class RemoteEngine:
 
     # ---- session --------------------------------------------------------------------------------
     def _open(self) -> None:
-        reply = self._json("POST", "/sessions", {"volume_hash": self.volume_hash})
-        self.session = reply["session"]
-        self.idle_s = float(reply.get("idle_s", 0))
-        if reply["needs_upload"]:
-            env = wire.pack(self.array, {"ijk_to_ras": self.ijk_to_ras.tolist(), "hash": self.volume_hash})
-            self._request("PUT", f"/sessions/{self.session}/volume", env, ENVELOPE)
+        env = None
+        for attempt in range(2):
+            reply = self._json("POST", "/sessions", {"volume_hash": self.volume_hash})
+            self.session = reply["session"]
+            self.idle_s = float(reply.get("idle_s", 0))
+            if not reply["needs_upload"]:
+                return
+            if env is None:
+                env = wire.pack(self.array, {"ijk_to_ras": self.ijk_to_ras.tolist(), "hash": self.volume_hash})
+            try:
+                self._request("PUT", f"/sessions/{self.session}/volume", env, ENVELOPE)
+            except RemoteError as exc:
+                # Compressing a large volume can outlast a short lease: open a new session, send again.
+                if exc.status != 410 or attempt:
+                    raise
+                continue
             self.stats["uploads"] += 1
+            return
 
     def _reseed(self) -> None:
         """A new session after a 410: upload (if needed) and replay every operation so far."""
@@ -156,6 +167,13 @@ class RemoteEngine:
             if exc.status != 410:
                 raise
             self._reseed()
+
+    def disconnect(self) -> None:
+        """Drop the connection but keep the session: the server expires it after its idle time."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.session = None
 
     def close(self) -> None:
         try:

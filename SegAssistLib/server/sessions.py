@@ -34,6 +34,19 @@ log = logging.getLogger("segassist.server")
 TOMBSTONES = 10_000
 
 
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc keeps them otherwise, so a server that
+    closed its sessions would still look as large as at its peak)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
+        pass
+
+
 class ServerError(SegAssistError):
     """An error with the HTTP status the server answers it with; the message is shown to the user."""
 
@@ -75,6 +88,7 @@ class Session:
     results: dict[str, Any] = field(default_factory=dict)
     undo: list[UndoStep] = field(default_factory=list)
     uploads: int = 0
+    busy: int = 0  # requests in flight (an upload's transfer); a busy session never expires
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def require_volume(self) -> Volume:
@@ -182,6 +196,7 @@ class SessionManager:
                     self._volumes[s.volume_hash] = (vol, refs - 1)
         with s.lock:  # wait for a running operation of that session before freeing its arrays
             s.close()
+        release_memory()
         log.info("session closed", extra={"session": session_id, "expired": expired})
 
     def expire_idle(self) -> int:
@@ -189,10 +204,22 @@ class SessionManager:
         now = time.monotonic()
         with self._lock:
             stale = [sid for sid, s in self._sessions.items()
-                     if now - s.last_used > self.idle_s and not s.lock.locked()]
+                     if now - s.last_used > self.idle_s and not s.busy and not s.lock.locked()]
         for sid in stale:
             self.close(sid, expired=True)
         return len(stale)
+
+    @contextmanager
+    def busy(self, s: Session) -> Iterator[None]:
+        """Keep ``s`` from expiring while a request works on it; renews its lease at the end."""
+        with self._lock:
+            s.busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                s.busy -= 1
+                s.last_used = time.monotonic()
 
     def close_all(self) -> None:
         for sid in list(self._sessions):
