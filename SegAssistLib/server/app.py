@@ -5,6 +5,7 @@ Routes (JSON unless noted; arrays travel as :mod:`~SegAssistLib.server.wire` env
 =========================================  =====================================================
 ``GET  /health``                           up or not (open, no key; Label Studio polls it)
 ``GET  /capabilities``                     version, backend, operations, limits, auth
+``GET  /volumes/{hash}``                   ``{"held": bool}``: whether an upload can be skipped
 ``POST /sessions``                         ``{"volume_hash"?}`` -> ``{"session", "needs_upload", "idle_s"}``
 ``PUT  /sessions/{id}/volume``             envelope: the volume (array + ``ijk_to_ras``, ``hash``)
 ``POST /sessions/{id}/heartbeat``          renews the lease
@@ -145,6 +146,9 @@ def create_app(manager: SessionManager, api_key: str | None = None, label_studio
         manager.upload(s, volume, digest)
         return JSONResponse({"session": s.id, "volume_hash": digest, "shape": list(arr.shape)})
 
+    async def volume_held(request: Request) -> Response:
+        return JSONResponse({"held": manager.holds(request.path_params["digest"])})
+
     async def heartbeat(request: Request) -> Response:
         s = manager.get(request.path_params["sid"])
         return JSONResponse({"session": s.id, "idle_s": manager.idle_s})
@@ -195,7 +199,7 @@ def create_app(manager: SessionManager, api_key: str | None = None, label_studio
 
     routes = [
         Route("/health", health), Route("/capabilities", capabilities),
-        Route("/sessions", create_session, methods=["POST"]),
+        Route("/sessions", create_session, methods=["POST"]), Route("/volumes/{digest}", volume_held),
         Route("/sessions/{sid}/volume", upload, methods=["PUT"]),
         Route("/sessions/{sid}/heartbeat", heartbeat, methods=["POST"]),
         Route("/sessions/{sid}/labels/{segment}", labels),

@@ -108,6 +108,9 @@ class RemoteEngine:
     # ---- session --------------------------------------------------------------------------------
     def _open(self) -> None:
         env = None
+        if not self._json("GET", f"/volumes/{self.volume_hash}").get("held"):
+            # Compress before opening the session, so a short lease does not run out while we do.
+            env = wire.pack(self.array, {"ijk_to_ras": self.ijk_to_ras.tolist(), "hash": self.volume_hash})
         for attempt in range(2):
             reply = self._json("POST", "/sessions", {"volume_hash": self.volume_hash})
             self.session = reply["session"]
@@ -119,7 +122,7 @@ class RemoteEngine:
             try:
                 self._request("PUT", f"/sessions/{self.session}/volume", env, ENVELOPE)
             except RemoteError as exc:
-                # Compressing a large volume can outlast a short lease: open a new session, send again.
+                # The upload outlasted a short lease: open a new session and send again.
                 if exc.status != 410 or attempt:
                     raise
                 continue

@@ -155,6 +155,11 @@ class SessionManager:
         self._volumes[volume_hash] = (vol, refs + 1)
         s.volume, s.volume_hash = vol, volume_hash
 
+    def holds(self, volume_hash: str) -> bool:
+        """Whether a volume with this content hash is in the store (a new session would skip its upload)."""
+        with self._lock:
+            return volume_hash in self._volumes
+
     def upload(self, s: Session, volume: Volume, volume_hash: str) -> None:
         """The session's one upload; a second one is a 409 (create a new session for another volume)."""
         with self._lock:
