@@ -33,7 +33,51 @@ class RemoteError(SegAssistError):
         self.status = status
 
 
-class RemoteEngine:
+class RemoteKeyframe:
+    """What :meth:`RemoteEngine.keyframes` lists (the fields the Slicer Logic reads of a local Keyframe)."""
+
+    def __init__(self, plane: str, slice_index: int, locked: bool):
+        self.plane, self.slice_index, self.locked = plane, int(slice_index), bool(locked)
+
+
+class EngineAdapter:
+    """:class:`RemoteEngine` with the methods of the local ``SegmentationEngine`` the Slicer Logic calls
+    (``view``, ``add_points``, ``add_box``, ``set_keyframe_mask``, ``keyframes``, ``run``, ``close``), so the
+    Logic can hold either. Not available remotely: the disagreement map (zeros) and cancelling a running
+    propagation (``progress`` is called once, at the end)."""
+
+    def view(self, plane: str):
+        from SegAssistLib.core.planes import PlaneView
+        from SegAssistLib.core.volume import Volume
+
+        if plane not in self._views:
+            self._views[plane] = PlaneView(Volume(self.array, self.ijk_to_ras), plane)
+        return self._views[plane]
+
+    def add_points(self, segment_id: str, points_ras, labels=None, plane: str = "axial", slice_index: int | None = None):
+        head = self.segment(segment_id, points=np.asarray(points_ras, float).reshape(-1, 3), labels=labels,
+                            plane=plane, slice_index=slice_index)
+        return head["slice"], np.array(self.view(plane).slice(head["slice"], self.labels(segment_id)))
+
+    def add_box(self, segment_id: str, corner1_ras, corner2_ras, plane: str = "axial", slice_index: int | None = None):
+        head = self.segment(segment_id, box=[corner1_ras, corner2_ras], plane=plane, slice_index=slice_index)
+        return head["slice"], np.array(self.view(plane).slice(head["slice"], self.labels(segment_id)))
+
+    def keyframes(self, segment_id: str, plane: str | None = None) -> list[RemoteKeyframe]:
+        return [RemoteKeyframe(*k) for k in self._keyframes.get(segment_id, []) if plane in (None, k[0])]
+
+    def run(self, segment_id: str, progress=None, should_stop=None):
+        from SegAssistLib.engine.segmentation_engine import EngineResult
+
+        head = self.propagate(segment_id)
+        if progress is not None:
+            progress(1, 1)
+        mask = self.labels(segment_id).copy()
+        confidence = {p: {int(n): v for n, v in c.items()} for p, c in head.get("confidence", {}).items()}
+        return EngineResult(mask, mask.astype(np.float32), np.zeros(mask.shape, np.float32), confidence, {})
+
+
+class RemoteEngine(EngineAdapter):
     """One volume on a SegAssist server, with the operations of the local engine.
 
     ``volume`` is a :class:`~SegAssistLib.core.volume.Volume` or anything with ``array`` (k, j, i) and
@@ -54,6 +98,8 @@ class RemoteEngine:
         self.ijk_to_ras = np.asarray(volume.ijk_to_ras, dtype=float)
         self.volume_hash = wire.content_hash(self.array, self.ijk_to_ras)
         self._labels: dict[str, np.ndarray] = {}
+        self._keyframes: dict[str, list] = {}
+        self._views: dict[str, Any] = {}
         self._journal: list[tuple[str, Any]] = []
         self.session: str | None = None
         self.stats = {"bytes_sent": 0, "bytes_received": 0, "uploads": 0, "server_ms": 0.0, "requests": 0,
@@ -160,6 +206,8 @@ class RemoteEngine:
         if head.get("full"):
             label[...] = False
         wire.paste(label, head.get("box"), part)
+        if "keyframes" in head:
+            self._keyframes[seg] = head["keyframes"]
         return head
 
     def heartbeat(self) -> None:

@@ -96,10 +96,16 @@ def _slice_box(view: PlaneView, n: int, changed2d: np.ndarray) -> list[int] | No
     return [int(v) for v in (*lo, *hi)]
 
 
+def _keyframe_list(mgr: SessionManager, s: Session, segment: str) -> list[list]:
+    """[[plane, slice, locked], ...] of the segment's keyframes (the client mirrors them)."""
+    return [[kf.plane, kf.slice_index, kf.locked] for kf in mgr.engine(s).keyframes(segment)]
+
+
 def _commit(mgr: SessionManager, s: Session, segment: str, box: list[int] | None, before: np.ndarray | None,
             info: dict, keyframe: tuple | None = None) -> Change:
     s.undo.append(UndoStep(segment, box, before, keyframe))
     del s.undo[:-mgr.max_undo]
+    info = {**info, "keyframes": _keyframe_list(mgr, s, segment)}
     part = wire.crop(s.labels[segment], box).copy() if box else np.zeros((0, 0, 0), dtype=bool)
     return Change(segment, box, part, info)
 
@@ -190,7 +196,9 @@ def propagate(mgr: SessionManager, s: Session, body: dict) -> Change:
     with mgr.compute():
         result = engine.run(seg)
     s.results[seg] = result
-    return _replace(mgr, s, seg, result.mask, {"op": "propagate", "planes": sorted(result.plane_probability)})
+    confidence = {p: {str(n): round(float(v), 4) for n, v in c.items()} for p, c in result.confidence.items()}
+    return _replace(mgr, s, seg, result.mask, {"op": "propagate", "planes": sorted(result.plane_probability),
+                                               "confidence": confidence})
 
 
 def fuse(mgr: SessionManager, s: Session, body: dict) -> Change:
@@ -260,7 +268,8 @@ def undo(mgr: SessionManager, s: Session, body: dict) -> Change:
     s.results.pop(step.segment, None)
     part = wire.crop(label, step.box).copy() if step.box else np.zeros((0, 0, 0), dtype=bool)
     del part_before
-    return Change(step.segment, step.box, part, {"op": "undo", "remaining": len(s.undo)})
+    return Change(step.segment, step.box, part, {"op": "undo", "remaining": len(s.undo),
+                                                 "keyframes": _keyframe_list(mgr, s, step.segment)})
 
 
 def labels(mgr: SessionManager, s: Session, segment: str) -> Change:

@@ -225,3 +225,25 @@ def test_malformed_payloads_get_4xx_with_message(server, case):
         # After all that, the session still works.
         r.segment("tumour", points=[[i, j, k]], space="ijk")
         assert r.labels("tumour").any()
+
+
+def test_remote_engine_is_a_drop_in_for_the_local_engine(server, case):
+    """The methods the Slicer Logic calls give the same answers through the server as in-process."""
+    srv, _ = server
+    image, (i, j, k), gt = case
+    local = SegmentationEngine(image, "classical")
+    with RemoteEngine(srv.url, image, api_key=KEY) as remote:
+        for engine in (local, remote):
+            view = engine.view("axial")
+            engine.add_points("t", image.ijk_to_ras_points(np.array([[i, j, k]], float)))
+            rows, cols = np.flatnonzero(view.slice(k - 1, gt).any(axis=1)), np.flatnonzero(view.slice(k - 1, gt).any(axis=0))
+            c1, c2 = view.pixel_to_ras(k - 1, rows[0] - 2, cols[0] - 2), view.pixel_to_ras(k - 1, rows[-1] + 2, cols[-1] + 2)
+            engine.add_box("t", c1, c2)
+            engine.set_keyframe_mask("t", "axial", k - 2, view.slice(k - 2, gt))
+        assert [(f.plane, f.slice_index, f.locked) for f in remote.keyframes("t")] == \
+            [(f.plane, f.slice_index, f.locked) for f in local.keyframes("t")]
+        a, b = local.run("t"), remote.run("t")
+        np.testing.assert_array_equal(a.mask, b.mask)
+        assert b.confidence.keys() == a.confidence.keys()
+        assert b.confidence["axial"] == pytest.approx({n: round(v, 4) for n, v in a.confidence["axial"].items()}, abs=1e-4)
+    local.close()
