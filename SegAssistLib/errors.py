@@ -1,4 +1,28 @@
-"""Exceptions whose messages are written for the user: what went wrong, with which file, and what to do."""
+"""Every exception SegAssist raises for a user, in one place: what went wrong, with which file, and what to do.
+
+All derive from :class:`SegAssistError`, so a front end catches one class (the CLI prints it without a
+traceback and exits with status 2; batch records it as the case's error; the Slicer panel shows it). Those
+that replace a former ``ValueError`` also derive from ``ValueError``, so callers that caught it still do.
+(A module may keep a private, underscore-named exception as an internal signal that never leaves it.)
+
+==========================  ============================================================================
+class                       raised when
+==========================  ============================================================================
+``VolumeReadError``         a volume file or DICOM folder cannot be read into a consistent volume
+``GeometryError``           two pieces of data that must share a voxel grid (or a slice shape) do not
+``PromptError``             a prompt is outside the volume, empty or otherwise unusable
+``FormatError``             a file is malformed for the format it claims, or its name asks for no format
+``BackendError``            a backend is missing, misconfigured (unknown model, option) or failed
+``OptionError``             an option's value is not one the operation accepts (plane, window, method...)
+``InterpolationError``      keyframe interpolation was asked for something it cannot do
+``ManifestError``           a batch manifest is malformed (names the file, row and field)
+``Cancelled``               the user cancelled a long operation; nothing was written
+``SegmentError``            a segment is missing, duplicated or malformed, or cannot be stored as asked
+``MissingFileError``        an input file the user named does not exist
+``DependencyError``         an optional package the operation needs is not installed
+``UnsafePathError``         an output would overwrite an input, or a name from a data file leaves its folder
+==========================  ============================================================================
+"""
 
 
 class SegAssistError(Exception):
@@ -9,8 +33,8 @@ class VolumeReadError(SegAssistError):
     """A volume file or DICOM folder could not be read into a consistent volume."""
 
 
-class GeometryError(SegAssistError):
-    """Two pieces of data that must share a voxel grid do not."""
+class GeometryError(SegAssistError, ValueError):
+    """Two pieces of data that must share a voxel grid (or a slice shape) do not."""
 
 
 class PromptError(SegAssistError):
@@ -18,8 +42,41 @@ class PromptError(SegAssistError):
 
 
 class FormatError(SegAssistError):
-    """A file is malformed for the format it claims to be."""
+    """A file is malformed for the format it claims to be, or its name asks for no known format."""
 
 
 class BackendError(SegAssistError):
     """A segmentation backend is missing, misconfigured or failed."""
+
+
+class OptionError(SegAssistError, ValueError):
+    """An option's value is not one the operation accepts: the message lists the valid ones."""
+
+
+class InterpolationError(OptionError):
+    """Keyframe interpolation was asked for something it cannot do (bad keyframes, plane, method, labels)."""
+
+
+class ManifestError(SegAssistError):
+    """A batch manifest is malformed: the message names the file, the row and the field to fix."""
+
+
+class Cancelled(SegAssistError):
+    """The user cancelled a propagation; nothing was written."""
+
+
+class SegmentError(SegAssistError):
+    """A segment is missing, duplicated, malformed (id, colour, attribute), or cannot be stored as asked
+    (an empty segmentation, overlaps in a labelmap)."""
+
+
+class MissingFileError(SegAssistError, FileNotFoundError):
+    """An input file the user named does not exist."""
+
+
+class DependencyError(SegAssistError, ImportError):
+    """An optional package an operation needs is not installed: the message says what to pip install."""
+
+
+class UnsafePathError(SegAssistError):
+    """A path would overwrite an input, or leave the folder it must stay in."""

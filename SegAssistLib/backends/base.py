@@ -16,6 +16,7 @@ import numpy as np
 
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
+from SegAssistLib.errors import OptionError
 
 Direction = Literal["forward", "backward", "both"]
 
@@ -23,7 +24,7 @@ Direction = Literal["forward", "backward", "both"]
 def check_direction(direction: str) -> None:
     """A ValueError unless ``direction`` is one of :data:`Direction`'s values (for ``propagate``)."""
     if direction not in ("forward", "backward", "both"):
-        raise ValueError(f"direction must be 'forward', 'backward' or 'both', not {direction!r}.")
+        raise OptionError(f"direction must be 'forward', 'backward' or 'both', not {direction!r}.")
 
 
 @dataclass

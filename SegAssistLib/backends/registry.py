@@ -39,4 +39,10 @@ def get_backend(name: str, **options: Any):
             f"Backend {name!r} could not be loaded ({exc}). Install its dependencies, e.g. "
             "`pip install 'segassist[sam2]'` for SAM 2 (see README)."
         ) from exc
+    import inspect
+
+    try:  # an option this backend does not take (e.g. --checkpoint for classical) is the user's error
+        inspect.signature(cls).bind(**options)
+    except TypeError as exc:
+        raise BackendError(f"Backend {name!r} does not take option(s) {sorted(options)} ({exc}).") from None
     return cls(**options)

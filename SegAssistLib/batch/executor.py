@@ -37,7 +37,7 @@ from SegAssistLib.batch.manifest import CaseSpec, cases_from_rows
 from SegAssistLib.batch.runner import FAILED, CaseResult, finished_result, run_case
 from SegAssistLib.batch.summary import BatchSummary
 from SegAssistLib.batch.threads import limit_worker_threads
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import DependencyError, OptionError
 
 Progress = Callable[[CaseResult], None]
 
@@ -62,7 +62,7 @@ def worker_threads(threads_per_worker: int | str | None, workers: int, cluster: 
     if threads_per_worker is None or threads_per_worker == 0:
         return None
     if isinstance(threads_per_worker, bool) or not isinstance(threads_per_worker, int) or threads_per_worker < 0:
-        raise SegAssistError(f"threads_per_worker must be 'auto', a whole number of at least 1, or None/0 for "
+        raise OptionError(f"threads_per_worker must be 'auto', a whole number of at least 1, or None/0 for "
                              f"the libraries' own default, not {threads_per_worker!r}.")
     return threads_per_worker
 
@@ -73,14 +73,20 @@ def run_case_in_worker(case: CaseSpec, force: bool = False, threads: int | None 
     return run_case(case, force)
 
 
+def local_pool(workers: int, threads: int | None) -> ProcessPoolExecutor:
+    """The pool of spawned local workers: each caps its thread pools and ends when this process dies."""
+    from SegAssistLib.batch.worker_guard import init_local_worker
+
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=init_local_worker, initargs=(threads, os.getpid()))
+
+
 def _run_local(cases: list[CaseSpec], workers: int, force: bool, threads: int | None) -> Iterator[CaseResult]:
     """Run cases in a pool of spawned processes; cases lost with a crashed process get one more try."""
     pending = list(cases)
     for attempt in (1, 2):
         lost: list[CaseSpec] = []
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(pending)), mp_context=ctx,
-                                 initializer=limit_worker_threads, initargs=(threads,)) as pool:
+        with local_pool(min(workers, len(pending)), threads) as pool:
             futures = {pool.submit(run_case, c, force): c for c in pending}
             for fut in as_completed(futures):
                 case = futures[fut]
@@ -102,7 +108,7 @@ def _dask_client(address: Any):
     try:
         from distributed import Client
     except ImportError:
-        raise SegAssistError(
+        raise DependencyError(
             'Running on a cluster needs Dask distributed: pip install "segassist[batch]" (or distributed).'
         ) from None
     if not isinstance(address, str):  # a Client or a cluster object
@@ -110,7 +116,7 @@ def _dask_client(address: Any):
     try:
         return Client(address, timeout="20s"), False
     except (OSError, TimeoutError) as exc:
-        raise SegAssistError(
+        raise OptionError(
             f"Cannot reach the Dask scheduler at {address} ({exc}). Start one with `dask scheduler` and workers "
             f"with `dask worker {address}`, or leave out --address to run on this machine."
         ) from None
@@ -163,7 +169,7 @@ def run_batch(
     """
     cases = cases_from_rows(rows, base_dir, output_dir)
     if workers is not None and workers < 1:
-        raise SegAssistError(f"workers must be at least 1, not {workers}.")
+        raise OptionError(f"workers must be at least 1, not {workers}.")
     start = time.perf_counter()
     results: dict[str, CaseResult] = {}
 

@@ -15,8 +15,9 @@ slices, default axial; interpolate: default auto), ``method`` (interpolate).
 
 CSV: a header row with these column names; several prompt files go in one cell separated by ``;``.
 JSON: a list of objects, or ``{"cases": [...]}``; ``prompts`` may be a list or a ``;``-separated string.
-Relative input paths are relative to the manifest's folder; relative outputs to ``output_dir`` (default:
-the manifest's folder). Whole-manifest mistakes (unknown operation or column, missing field, duplicate case
+Relative input paths are relative to the manifest's folder. Outputs must be relative to ``output_dir``
+(default: the manifest's folder) and stay inside it (no absolute path, no ``..``); no output may be an input
+or the manifest itself. Whole-manifest mistakes (unknown operation or column, missing field, duplicate case
 or output) raise :class:`ManifestError` before any case runs; a missing or broken input file fails only
 its own case, when it runs.
 """
@@ -31,10 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.core.planes import PLANES
+from SegAssistLib.errors import ManifestError, SegAssistError
 
 OPERATIONS = ("segment", "interpolate", "convert")
-PLANES = ("axial", "coronal", "sagittal")
 COLUMNS = ("case", "operation", "volume", "prompts", "keyframes", "segmentation", "output", "backend", "plane",
            "method")
 #: Fields each operation needs besides ``case``, ``operation`` and ``output``.
@@ -45,10 +46,6 @@ NOT_USED = {
     "interpolate": ("prompts", "segmentation", "backend"),
     "convert": ("prompts", "keyframes", "backend", "plane", "method"),
 }
-
-
-class ManifestError(SegAssistError):
-    """A batch manifest is malformed: the message names the file, the row and the field to fix."""
 
 
 @dataclass(frozen=True)
@@ -127,11 +124,17 @@ def case_from_row(row: Mapping[str, Any], base_dir: Path, output_dir: Path, wher
         segmentation_format(v["output"])
     except SegAssistError as exc:
         raise ManifestError(f"{where}: output {exc}") from None
+    from SegAssistLib.io.paths import UnsafePathError, contained
+
+    try:  # the containment rule: outputs are relative to the output folder and stay inside it
+        output = str(contained(output_dir, v["output"], f"{where}: output").resolve())
+    except UnsafePathError as exc:
+        raise ManifestError(f"{exc} Relative outputs go under the output folder ({output_dir}).") from None
     res = lambda p: _resolve(p, base_dir) if p else None
     return CaseSpec(
         case=case,
         operation=op,
-        output=_resolve(v["output"], output_dir),
+        output=output,
         volume=res(v["volume"]),
         prompts=tuple(_resolve(p, base_dir) for p in prompts),
         keyframes=res(v["keyframes"]),
@@ -148,10 +151,13 @@ def cases_from_rows(
     base_dir: str | os.PathLike = ".",
     output_dir: str | os.PathLike | None = None,
     source: str = "manifest",
+    manifest: str | os.PathLike | None = None,
 ) -> list[CaseSpec]:
     """Check manifest rows (dicts with the manifest's fields, or CaseSpecs) and return CaseSpecs.
 
     Case names and output files must be unique: two cases writing one file would overwrite each other.
+    No output (nor its colour table or done marker) may be an input of any case or the ``manifest`` file.
+    Outputs given in rows must be relative and stay inside ``output_dir`` (see :mod:`SegAssistLib.io.paths`).
     """
     base = Path(base_dir).resolve()
     out_base = Path(output_dir).resolve() if output_dir else base
@@ -175,7 +181,21 @@ def cases_from_rows(
                                 "give every case its own output file.")
         seen_case[c.case] = c.where
         seen_out[c.output] = c.case
+    _refuse_outputs_over_inputs(cases, manifest)
     return cases
+
+
+def _refuse_outputs_over_inputs(cases: list[CaseSpec], manifest: str | os.PathLike | None) -> None:
+    from SegAssistLib.batch.runner import marker_path
+    from SegAssistLib.io.paths import UnsafePathError, refuse_outputs_over_inputs
+    from SegAssistLib.io.segmentation_files import planned_outputs
+
+    inputs = [manifest] + [p for c in cases for p in (c.volume, c.keyframes, c.segmentation, *c.prompts)]
+    for c in cases:
+        try:
+            refuse_outputs_over_inputs([*planned_outputs(c.output), marker_path(c.output)], inputs, c.where)
+        except UnsafePathError as exc:
+            raise ManifestError(str(exc)) from None
 
 
 def read_manifest(path: str | os.PathLike, output_dir: str | os.PathLike | None = None) -> list[CaseSpec]:
@@ -203,9 +223,11 @@ def read_manifest(path: str | os.PathLike, output_dir: str | os.PathLike | None 
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ManifestError(f"{p}: not valid JSON ({exc}).") from None
+        except RecursionError:
+            raise ManifestError(f"{p}: not valid JSON (nested too deeply).") from None
         rows = doc.get("cases") if isinstance(doc, dict) else doc
         if not isinstance(rows, list):
             raise ManifestError(f'{p}: expected a list of cases or {{"cases": [...]}}.')
     else:
         raise ManifestError(f"{p}: a manifest must be a .csv or .json file.")
-    return cases_from_rows(rows, p.parent, output_dir, source=str(p))
+    return cases_from_rows(rows, p.parent, output_dir, source=str(p), manifest=p)

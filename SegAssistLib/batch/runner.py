@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import socket
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from SegAssistLib.batch.manifest import CaseSpec
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import InterpolationError, SegAssistError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.core.segmentation import Segmentation
 
@@ -94,47 +93,42 @@ def finished_result(case: CaseSpec) -> CaseResult | None:
                       str(result.get("worker", "")))
 
 
-def _temporary_leftovers(case: CaseSpec) -> list[Path]:
-    """Temporary files that ``atomic_output`` made for this case's outputs (left by a killed process)."""
-    out = Path(case.output)
-    names = [out.name, marker_path(out).name]
-    from SegAssistLib.io.segmentation_files import LABELMAP, segmentation_format
+def _output_targets(case: CaseSpec) -> list[Path]:
+    """Every file a case may write: its output, a labelmap's colour tables, its done marker."""
+    from SegAssistLib.io.segmentation_files import LABELMAP, planned_outputs, segmentation_format
 
+    out = Path(case.output)
+    targets = [*planned_outputs(out), marker_path(out)]
     if segmentation_format(out) == LABELMAP:
         from SegAssistLib.io.labelmap import default_table_path
 
-        names += [default_table_path(out, f).name for f in ("csv", "ctbl")]
-    # atomic_output names them ".<name>.<mkstemp letters>.tmp<suffix>"; mkstemp letters hold no dots.
-    patterns = [re.compile(re.escape(f".{n}.") + r"[A-Za-z0-9_]+\.tmp.*") for n in names]
-    if not out.parent.is_dir():
-        return []
-    return [p for p in out.parent.iterdir() if any(pat.fullmatch(p.name) for pat in patterns)]
+        targets.append(default_table_path(out, "ctbl"))
+    return targets
+
+
+def _temporary_leftovers(case: CaseSpec) -> list[Path]:
+    """Temporary files that ``atomic_output`` made for this case's outputs and that a killed process left
+    (same host, dead pid): never those of a live process, such as a concurrent ``--force`` run."""
+    from SegAssistLib.io.atomic import stale_temporaries
+
+    return [p for t in _output_targets(case) for p in stale_temporaries(t)]
 
 
 def _segment(case: CaseSpec) -> Segmentation:
-    from SegAssistLib.io.markups import read_markups
-    from SegAssistLib.io.volumes import read_volume
-    from SegAssistLib.operations.segment_files import segment_from_prompts
+    from SegAssistLib.operations.segment_files import segment_files
 
-    volume = read_volume(case.volume)
-    prompts = [p for f in case.prompts for p in read_markups(f)]
-    seg, _ = segment_from_prompts(volume, prompts, case.backend, None, case.plane or "axial")
-    return seg
+    return segment_files(case.volume, case.prompts, case.backend, None, case.plane or "axial").segmentation
 
 
 def _interpolate(case: CaseSpec) -> Segmentation:
-    from SegAssistLib.interpolation import DEFAULT_METHOD, interpolate_labelmap
+    from SegAssistLib.interpolation import DEFAULT_METHOD
     from SegAssistLib.io.segmentation_files import read_segmentation
-    from SegAssistLib.io.volumes import read_volume
+    from SegAssistLib.operations.interpolate import interpolate_segmentation
 
-    volume = read_volume(case.volume)
-    seg = read_segmentation(case.keyframes, reference=volume)
+    seg = read_segmentation(case.keyframes, reference=case.volume)
     if len(seg) == 0:
-        raise SegAssistError(f"{case.keyframes}: the keyframe labelmap is empty; draw some slices first.")
-    labels, mapping = seg.to_labelmap()
-    filled = interpolate_labelmap(labels, volume, case.plane or "auto", method=case.method or DEFAULT_METHOD)
-    for value, sid in mapping.items():
-        seg.set_mask(sid, filled == value)
+        raise InterpolationError(f"{case.keyframes}: the keyframe labelmap is empty; draw some slices first.")
+    interpolate_segmentation(seg, case.plane or "auto", method=case.method or DEFAULT_METHOD)
     return seg
 
 
@@ -169,8 +163,10 @@ def run_case(case: CaseSpec, force: bool = False) -> CaseResult:
             return done
     start, cpu_start = time.perf_counter(), time.process_time()
     try:
-        for leftover in _temporary_leftovers(case):
-            leftover.unlink(missing_ok=True)
+        from SegAssistLib.io.atomic import clean_stale_temporaries
+
+        for target in _output_targets(case):
+            clean_stale_temporaries(target)
         marker_path(case.output).unlink(missing_ok=True)
         seg = OPERATIONS[case.operation](case)
         options = {"reference": case.volume} if case.output.lower().endswith(".dcm") else {}

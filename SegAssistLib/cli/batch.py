@@ -51,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
     from SegAssistLib.io.atomic import atomic_output
 
     cases = read_manifest(args.manifest, args.output_dir)
+    if args.summary_csv:
+        from SegAssistLib.io.paths import refuse_outputs_over_inputs
+
+        refuse_outputs_over_inputs([args.summary_csv], [args.manifest, *(p for c in cases for p in (
+            c.volume, c.keyframes, c.segmentation, c.output, *c.prompts))], "batch --summary-csv")
     bar = tqdm(total=len(cases), unit="case", file=sys.stderr, disable=args.no_progress)
 
     def progress(result) -> None:

@@ -1,5 +1,7 @@
 """``segassist convert IN OUT``: convert a segmentation between Slicer .seg.nrrd, labelmaps (.nrrd, .nii,
-.nii.gz with a .csv/.ctbl colour table beside them) and DICOM SEG (.dcm), chosen by the file endings.
+.nii.gz with a .csv/.ctbl colour table beside them) and DICOM SEG (.dcm), chosen by the file endings, or
+a 2D dataset (see ``SegAssistLib.operations.datasets2d``). The work is
+:func:`SegAssistLib.operations.convert.convert`; this module only parses the arguments.
 
 Writing DICOM SEG needs ``--reference``, the folder of the DICOM series the segmentation was drawn on; reading
 accepts ``--reference`` (a volume file or DICOM folder) to put the masks on that volume's grid.
@@ -8,7 +10,6 @@ accepts ``--reference`` (a volume file or DICOM folder) to put the masks on that
 from __future__ import annotations
 
 import argparse
-import importlib.util
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,40 +34,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-overlap", action="store_true",
                    help="labelmap output only: let later segments win where segments overlap (voxels are lost; "
                    "a warning says how many)")
-    if importlib.util.find_spec("SegAssistLib.cli.convert_datasets") is not None:
-        from SegAssistLib.cli import convert_datasets
+    p.add_argument("--ignore-frame-of-reference", action="store_true",
+                   help="DICOM SEG input: place the masks on --reference even when its FrameOfReferenceUID differs "
+                   "(only for series known to be registered)")
+    from SegAssistLib.cli import convert_datasets
 
-        convert_datasets.add_arguments(p)
+    convert_datasets.add_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    # 2D datasets and ontologies (COCO, panoptic, ...) are handled by their own module when it is installed.
-    if importlib.util.find_spec("SegAssistLib.cli.convert_datasets") is not None:
-        from SegAssistLib.cli import convert_datasets
+    from SegAssistLib.cli.convert_datasets import dataset2d_options
+    from SegAssistLib.operations.convert import convert
 
-        if convert_datasets.handles(args.input, args.output):
-            return convert_datasets.run(args)
-
-    from SegAssistLib.io.segmentation_files import DICOM_SEG, LABELMAP, read_segmentation, segmentation_format, write_segmentation
-
-    in_fmt, out_fmt = segmentation_format(args.input), segmentation_format(args.output)
-    # For a DICOM SEG output the reference is the series it refers to; the masks go on that series' grid too.
-    segmentation = read_segmentation(
-        args.input,
-        reference=args.reference,
-        color_table=args.color_table if in_fmt == LABELMAP else None,
-    )
-    options = {}
-    if out_fmt == LABELMAP:
-        options = {
-            "color_table": args.color_table if in_fmt != LABELMAP else None,
-            "table_format": args.table_format,
-            "allow_overlap": args.allow_overlap,
-        }
-    elif out_fmt == DICOM_SEG:
-        options = {"reference": args.reference}
-    written = write_segmentation(segmentation, args.output, **options)
-    names = ", ".join(s.name for s in segmentation)
-    print(f"{args.input} -> {', '.join(str(p) for p in written)}: {len(segmentation)} segment(s) ({names})")
+    result = convert(args.input, args.output, reference=args.reference, color_table=args.color_table,
+                     table_format=args.table_format, allow_overlap=args.allow_overlap,
+                     ignore_frame_of_reference=args.ignore_frame_of_reference, **dataset2d_options(args))
+    print(result.summary(args.input, args.output))
     return 0

@@ -3,20 +3,17 @@
 LABELS is a labelmap (NRRD/NIfTI/MHA; 0 = background, 1..N = segments) or a Slicer segmentation
 (.seg.nrrd; segments are numbered 1..N in file order) in which some slices of one plane are drawn. Each
 segment is interpolated between the slices that hold it; segments stay disjoint (unless they already
-overlapped in a .seg.nrrd) and drawn voxels are never changed. OUT is a labelmap (.nrrd, .nii.gz, ...) or
+overlapped in a .seg.nrrd) and drawn voxels are never changed (the rule of
+:mod:`SegAssistLib.operations.interpolate`, shared with batch and Slicer). OUT is a labelmap (.nrrd, .nii.gz, ...) or
 a Slicer segmentation (.seg.nrrd, keeping names, colours and terminology of a .seg.nrrd input).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
-from pathlib import Path
 
-import numpy as np
-
-from SegAssistLib.core.volume import Volume
+from SegAssistLib.core.planes import PLANES
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--plane",
         default="auto",
-        choices=["auto", "axial", "coronal", "sagittal"],
+        choices=["auto", *PLANES],
         help="plane the keyframes were drawn on (default: auto, per segment, the plane whose slices have gaps)",
     )
     p.add_argument(
@@ -51,95 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _have_segmentation_io(path: Path) -> None:
-    from SegAssistLib.errors import SegAssistError
-
-    if importlib.util.find_spec("SegAssistLib.io.segmentation_files") is None:
-        raise SegAssistError(
-            f"{path}: .seg.nrrd needs SegAssistLib.io.segmentation_files, which this installation lacks; "
-            "use a labelmap (.nrrd, .nii.gz) instead."
-        )
-
-
-def _labelmap_as_segmentation(labels, geometry):
-    from SegAssistLib.core.segmentation import Segment, Segmentation
-
-    seg = Segmentation.like(geometry)
-    for value in np.unique(labels[labels != 0]).tolist():
-        seg.add_segment(Segment(id=f"Segment_{value}", name=f"Label {value}"), labels == value)
-    return seg
-
-
-def _interpolate_segmentation(seg, args, report):
-    """Interpolate a Segmentation in place: as a labelmap (segments numbered 1..N in file order) when its
-    segments are disjoint, segment by segment (overlaps kept) when they already overlap."""
-    from SegAssistLib.interpolation import interpolate_keyframes, interpolate_labelmap
-
-    geometry = seg.geometry
-    if not seg.overlaps():
-        labels, mapping = seg.to_labelmap()
-        result = interpolate_labelmap(labels, geometry, args.plane, args.segments, args.method, progress=report)
-        for value, sid in mapping.items():
-            seg.set_mask(sid, result == value)
-        return
-    chosen = set(args.segments or range(1, len(seg) + 1))
-    for value, sid in enumerate(seg.segment_ids, start=1):
-        if value in chosen:
-            report(value, args.plane)
-            seg.set_mask(sid, interpolate_keyframes(seg.mask(sid), geometry, args.plane, method=args.method))
-
-
 def run(args: argparse.Namespace) -> int:
-    from SegAssistLib.errors import SegAssistError
-    from SegAssistLib.interpolation import interpolate_labelmap
-    from SegAssistLib.io.volumes import read_volume, write_volume
+    from SegAssistLib.operations.interpolate import interpolate_file
 
-    src, out = Path(args.labels), Path(args.output)
-    seg_in = src.name.lower().endswith(".seg.nrrd")
-    seg_out = out.name.lower().endswith(".seg.nrrd")
-    if not seg_out and not out.name.lower().endswith((".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")):
-        raise SegAssistError(f"{out}: write the result as .nrrd, .nii.gz, .mha or .seg.nrrd.")
-    for path in [p for p, is_seg in ((src, seg_in), (out, seg_out)) if is_seg]:
-        _have_segmentation_io(path)
-    reference = read_volume(args.volume) if args.volume else None
-
-    def report(value: int, plane: str | None) -> None:
-        if plane is None:
-            log.info("segment %d: no plane with gaps between its slices, left as drawn", value)
+    def report(step) -> None:
+        if step.plane is None:
+            log.info("%s: no plane with gaps between its slices, left as drawn", step.name)
         else:
-            log.info("segment %d: interpolating between its %s keyframes", value, plane)
+            log.info("%s: interpolating between its %d %s keyframes", step.name, len(step.keyframes), step.plane)
 
-    try:
-        if seg_in:
-            from SegAssistLib.io.segmentation_files import read_segmentation
-
-            seg = read_segmentation(src)
-            if reference is not None:
-                reference.require_same_grid(seg.geometry, f"segmentation {src}")
-            before = sum(int(seg.mask(sid).sum()) for sid in seg.segment_ids)
-            _interpolate_segmentation(seg, args, report)
-            added = sum(int(seg.mask(sid).sum()) for sid in seg.segment_ids) - before
-            geometry = seg.geometry
-        else:
-            labels = read_volume(src)
-            if reference is not None:
-                reference.require_same_grid(labels, f"labelmap {src}")
-            result = interpolate_labelmap(labels, labels, args.plane, args.segments, args.method, progress=report)
-            result = result.astype(labels.array.dtype, copy=False)
-            added = int(((result != 0) & (labels.array == 0)).sum())
-            geometry = labels
-            seg = _labelmap_as_segmentation(result, labels) if seg_out else None
-    except SegAssistError as exc:
-        where = f"{src} does not lie on {args.volume}" if "resample" in str(exc) and args.volume else str(src)
-        raise type(exc)(f"{where}: {exc}") from None
-    if seg_out:
-        from SegAssistLib.io.segmentation_files import write_segmentation
-
-        write_segmentation(seg, out)
-    elif seg_in:
-        labels_out, _ = seg.to_labelmap()
-        write_volume(Volume(labels_out, geometry.ijk_to_ras), out)
-    else:
-        write_volume(labels.with_array(result), out)
-    print(f"{out}: {added} voxels filled by {args.method} interpolation")
+    result = interpolate_file(args.labels, args.output, args.plane, args.segments, args.method, args.volume, report)
+    print(f"{args.output}: {result.added} voxels filled by {args.method} interpolation")
     return 0

@@ -12,16 +12,24 @@ import os
 import sys
 from pathlib import Path
 
+from SegAssistLib.backends.registry import available_backends
+from SegAssistLib.backends.sam2.checkpoints import MODELS
+from SegAssistLib.core.planes import PLANES
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("segment", help="segment a volume from markups prompts", description=__doc__)
     p.add_argument("volume", help="volume file or DICOM folder")
     p.add_argument("--prompts", nargs="+", required=True, metavar="FILE", help="Slicer .mrk.json files")
     p.add_argument("-o", "--output", required=True, help="output segmentation (.seg.nrrd, .nii.gz, .dcm)")
-    p.add_argument("--backend", default="classical", help="classical (default, no weights) or sam2")
-    p.add_argument("--checkpoint", help="SAM 2 checkpoint (.pt) or model name (tiny, small, base_plus, large)")
+    p.add_argument("--backend", default="classical", help="classical (default, no weights), sam2, or a "
+                   "registered backend: " + ", ".join(available_backends()))
+    p.add_argument("--checkpoint", help=f"SAM 2 checkpoint (.pt) or model name ({', '.join(MODELS)})")
+    p.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of the SAM 2 checkpoint (checked before use)")
+    p.add_argument("--trust-unverified", action="store_true",
+                   help="SAM 2: download or use a checkpoint whose SHA-256 is not known (unchecked)")
     p.add_argument("--device", help="torch device for SAM 2 (default: cuda, mps or cpu, whichever exists)")
-    p.add_argument("--plane", default="axial", choices=["axial", "coronal", "sagittal"],
+    p.add_argument("--plane", default="axial", choices=PLANES,
                    help="plane of the prompted slices (default axial)")
     p.add_argument("--series", metavar="UID", help="SeriesInstanceUID when VOLUME is a DICOM folder")
     p.add_argument("--reference", help="DICOM series folder the output refers to (DICOM SEG output)")
@@ -36,19 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from SegAssistLib.io.markups import read_markups
-    from SegAssistLib.io.segmentation_files import write_segmentation
-    from SegAssistLib.io.volumes import read_volume
-    from SegAssistLib.operations.segment_files import segment_from_prompts
+    from SegAssistLib.io.paths import refuse_outputs_over_inputs
+    from SegAssistLib.io.segmentation_files import planned_outputs, write_segmentation
+    from SegAssistLib.operations.segment_files import backend_options, segment_files
 
-    volume = read_volume(args.volume, args.series)
-    prompts = [p for f in args.prompts for p in read_markups(f)]
-    options = {}
-    if args.backend == "sam2":
-        if args.checkpoint:
-            options["checkpoint"] = args.checkpoint
-        if args.device:
-            options["device"] = args.device
+    refuse_outputs_over_inputs(planned_outputs(args.output) + ([args.qc] if args.qc else []),
+                               [args.volume, *args.prompts, args.reference], "segment")
+    options = backend_options(args.checkpoint, args.device, args.sha256, args.trust_unverified)
+
     bars: dict[str, tqdm] = {}
 
     def progress(name: str, done: int, total: int) -> None:
@@ -63,19 +66,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.server:
         from SegAssistLib.errors import SegAssistError
-        from SegAssistLib.operations.segment_remote import segment_from_prompts_remote
+        from SegAssistLib.operations.segment_remote import segment_files_remote
 
         if args.qc:
             raise SegAssistError("--qc needs the engine's per-slice confidence, which stays on the server; "
                                  "run without --server for QC pictures.")
-        seg = segment_from_prompts_remote(volume, prompts, args.server, args.api_key, args.plane)
-        results = {}
+        made = segment_files_remote(args.volume, args.prompts, args.server, args.api_key, args.plane, args.series)
     else:
         try:
-            seg, results = segment_from_prompts(volume, prompts, args.backend, options, args.plane, progress)
+            made = segment_files(args.volume, args.prompts, args.backend, options, args.plane, args.series, progress)
         finally:
             for bar in bars.values():
                 bar.close()
+    volume, seg, results = made.volume, made.segmentation, made.results
     extra = {"reference": args.reference} if args.reference else {}
     written = write_segmentation(seg, args.output, **extra)
     for s in seg:

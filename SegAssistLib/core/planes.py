@@ -24,7 +24,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from SegAssistLib.errors import PromptError
+from SegAssistLib.errors import GeometryError, OptionError, PromptError
 from SegAssistLib.core.volume import Volume
 
 PLANES = ("axial", "coronal", "sagittal")
@@ -40,10 +40,10 @@ _RAS_INDEX = {"R": 0, "A": 1, "S": 2}
 
 
 def check_plane(plane: str) -> str:
-    """Normalise a plane name or raise a ValueError listing the valid ones."""
+    """Normalise a plane name or raise an OptionError (a ValueError) listing the valid ones."""
     p = str(plane).lower()
     if p not in PLANES:
-        raise ValueError(f"Unknown plane {plane!r}: use one of {', '.join(PLANES)}.")
+        raise OptionError(f"Unknown plane {plane!r}: use one of {', '.join(PLANES)}.")
     return p
 
 
@@ -121,9 +121,9 @@ class PlaneView:
     def write_slice(self, target: np.ndarray, n: int, mask2d: np.ndarray) -> None:
         """Write a display-oriented 2D array into slice ``n`` of a 3D (k, j, i) array on the volume's grid."""
         if target.shape != self.volume.shape:
-            raise ValueError(f"Target shape {target.shape} is not the volume's {self.volume.shape}.")
+            raise GeometryError(f"Target shape {target.shape} is not the volume's {self.volume.shape}.")
         if mask2d.shape != self.slice_shape:
-            raise ValueError(f"2D mask shape {mask2d.shape} is not the {self.plane} slice shape {self.slice_shape}.")
+            raise GeometryError(f"2D mask shape {mask2d.shape} is not the {self.plane} slice shape {self.slice_shape}.")
         self.slice(n, target)[...] = mask2d
 
     # ---- coordinates ---------------------------------------------------------------------------
@@ -233,7 +233,7 @@ class PlaneView:
         """
         model_values = np.asarray(model_values)
         if model_values.shape != self.model_shape:
-            raise ValueError(f"Model mask shape {model_values.shape} is not {self.model_shape}.")
+            raise GeometryError(f"Model mask shape {model_values.shape} is not {self.model_shape}.")
         if self.model_shape == self.slice_shape:
             values = model_values.astype(np.float32)
         else:

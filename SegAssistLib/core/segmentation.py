@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from SegAssistLib.errors import GeometryError, SegAssistError
+from SegAssistLib.errors import FormatError, GeometryError, SegmentError
 from SegAssistLib.core.volume import Volume
 
 
@@ -69,20 +69,20 @@ class Terminology:
         if len(parts) == 8 and not parts[7]:
             parts = parts[:7]  # Slicer 5.x's GetTerminologyAsString ends with an empty eighth field
         if len(parts) != 7:
-            raise SegAssistError(
+            raise FormatError(
                 f"Malformed Slicer terminology entry {text!r}: expected 7 '~'-separated fields, got {len(parts)}."
             )
 
         def code(field_text: str) -> Code | None:
             bits = field_text.split("^")
             if len(bits) != 3:
-                raise SegAssistError(f"Malformed code {field_text!r} in terminology entry: expected scheme^value^meaning.")
+                raise FormatError(f"Malformed code {field_text!r} in terminology entry: expected scheme^value^meaning.")
             c = Code(*bits)
             return None if c.is_empty() else c
 
         category, type_ = code(parts[1]), code(parts[2])
         if category is None or type_ is None:
-            raise SegAssistError(f"Terminology entry {text!r} has no category or type code.")
+            raise FormatError(f"Terminology entry {text!r} has no category or type code.")
         return cls(
             category=category,
             type=type_,
@@ -114,10 +114,10 @@ class Segment:
 
     def __post_init__(self) -> None:
         if not self.id:
-            raise SegAssistError("A segment needs a non-empty id.")
+            raise SegmentError("A segment needs a non-empty id.")
         color = tuple(float(c) for c in self.color)
         if len(color) != 3 or any(not 0.0 <= c <= 1.0 for c in color):
-            raise SegAssistError(f"Segment {self.name!r}: colour must be three values in 0..1, got {self.color}.")
+            raise SegmentError(f"Segment {self.name!r}: colour must be three values in 0..1, got {self.color}.")
         self.color = color  # type: ignore[assignment]
 
 
@@ -158,7 +158,7 @@ class Segmentation:
         try:
             return self._segments[segment_id]
         except KeyError:
-            raise SegAssistError(f"No segment with id {segment_id!r}; segments: {self.segment_ids}.") from None
+            raise SegmentError(f"No segment with id {segment_id!r}; segments: {self.segment_ids}.") from None
 
     def find(self, name: str) -> Segment | None:
         """The first segment called ``name``, or None."""
@@ -172,7 +172,7 @@ class Segmentation:
     def add_segment(self, segment: Segment, mask: np.ndarray | None = None) -> Segment:
         """Add ``segment`` with ``mask`` (default empty); ids must be unique."""
         if segment.id in self._segments:
-            raise SegAssistError(f"A segment with id {segment.id!r} already exists.")
+            raise SegmentError(f"A segment with id {segment.id!r} already exists.")
         self._segments[segment.id] = segment
         self._masks[segment.id] = np.zeros(self.shape, dtype=bool)
         if mask is not None:
@@ -214,7 +214,7 @@ class Segmentation:
         Raises when segments overlap, unless ``allow_overlap`` (later segments then win, which loses voxels).
         """
         if self.overlaps() and not allow_overlap:
-            raise SegAssistError(
+            raise SegmentError(
                 "Segments overlap, and a plain labelmap can hold one label per voxel: write a .seg.nrrd "
                 "(keeps overlaps as layers) or pass allow_overlap to let later segments win."
             )

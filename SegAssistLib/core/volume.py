@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from SegAssistLib.errors import GeometryError
+from SegAssistLib.errors import GeometryError, OptionError
 
 #: Flips L->R and P->A: multiplies an LPS matrix into RAS and back (it is its own inverse).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -42,6 +42,8 @@ class Volume:
             raise GeometryError(f"A volume needs a 3D (k, j, i) array; got shape {self.array.shape}.")
         if self.ijk_to_ras.shape != (4, 4):
             raise GeometryError(f"IJK->RAS must be a 4x4 matrix; got shape {self.ijk_to_ras.shape}.")
+        if not np.isfinite(self.ijk_to_ras).all():
+            raise GeometryError("IJK->RAS matrix holds NaN or infinite values (damaged spacing, origin or directions).")
         if abs(np.linalg.det(self.ijk_to_ras[:3, :3])) < 1e-12:
             raise GeometryError("IJK->RAS matrix is singular (zero spacing or degenerate directions).")
 
@@ -206,7 +208,7 @@ def resample_to_reference(
 
     interp = {"nearest": sitk.sitkNearestNeighbor, "linear": sitk.sitkLinear, "label": sitk.sitkLabelGaussian}
     if interpolation not in interp:
-        raise ValueError(f"interpolation must be one of {sorted(interp)}, not {interpolation!r}")
+        raise OptionError(f"interpolation must be one of {sorted(interp)}, not {interpolation!r}")
     out = sitk.Resample(
         moving.to_sitk(), reference.to_sitk(), sitk.Transform(), interp[interpolation], default_value,
         sitk.sitkUnknown,

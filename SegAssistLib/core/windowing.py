@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from SegAssistLib.errors import OptionError
+
 
 @dataclass(frozen=True)
 class Window:
@@ -20,7 +22,7 @@ class Window:
 
     def __post_init__(self) -> None:
         if not self.high > self.low:
-            raise ValueError(f"Window high ({self.high}) must exceed low ({self.low}).")
+            raise OptionError(f"Window high ({self.high}) must exceed low ({self.low}).")
 
     @classmethod
     def from_width_level(cls, width: float, level: float) -> "Window":
@@ -74,11 +76,11 @@ def get_window(name_or_window: str | Window | tuple[float, float] | None, values
         return Window(*name_or_window)
     if name_or_window in (None, "auto"):
         if values is None:
-            raise ValueError("An automatic window needs the intensities to compute it from.")
+            raise OptionError("An automatic window needs the intensities to compute it from.")
         return auto_window(values)
     key = str(name_or_window).lower().replace(" ", "_").replace("-", "_")
     if key not in CT_PRESETS:
-        raise ValueError(f"Unknown window {name_or_window!r}: use 'auto', one of {sorted(CT_PRESETS)}, or (low, high).")
+        raise OptionError(f"Unknown window {name_or_window!r}: use 'auto', one of {sorted(CT_PRESETS)}, or (low, high).")
     return CT_PRESETS[key]
 
 

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from SegAssistLib.backends.base import Backend, BackendSession
-from SegAssistLib.errors import PromptError, SegAssistError
+from SegAssistLib.errors import Cancelled, PromptError  # noqa: F401  (Cancelled is re-exported)
 from SegAssistLib.core.planes import PLANES, PlaneView, check_plane
 from SegAssistLib.core.prompts import SlicePrompt, slice_prompt_from_ras
 from SegAssistLib.core.volume import Volume
@@ -42,10 +42,6 @@ BACKEND_WEIGHT = 0.4
 #: Weight in the fusion of a plane's slices beyond its first/last keyframe (extrapolated by the backend
 #: alone), relative to slices on or between keyframes. Bounded evidence outvotes extrapolation.
 EXTRAPOLATION_WEIGHT = 0.25
-
-
-class Cancelled(SegAssistError):
-    """The user cancelled a propagation; nothing was written."""
 
 
 @dataclass

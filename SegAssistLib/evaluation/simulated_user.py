@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from SegAssistLib.errors import PromptError
+from SegAssistLib.errors import OptionError, PromptError
 from SegAssistLib.evaluation.metrics import dice
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
@@ -74,7 +74,7 @@ def box_from_mask(gt: np.ndarray) -> tuple[float, float, float, float]:
 def keyframes(view: PlaneView, gt3d: np.ndarray, every: int) -> list[int]:
     """Slices of ``view`` holding the object, every ``every``-th one, the first and last always included."""
     if every < 1:
-        raise ValueError("every must be >= 1")
+        raise OptionError(f"every must be a whole number >= 1, not {every}.")
     present = [n for n in range(view.n_slices) if view.slice(n, gt3d).any()]
     if not present:
         raise PromptError("The ground-truth mask is empty: no keyframes.")

@@ -13,14 +13,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from SegAssistLib.errors import GeometryError, SegAssistError
+from SegAssistLib.errors import GeometryError, InterpolationError
 from SegAssistLib.interpolation.shape_based import interpolate_between
 from SegAssistLib.core.planes import PLANES, PlaneView, check_plane
 from SegAssistLib.core.volume import Volume
-
-
-class InterpolationError(SegAssistError):
-    """Keyframe interpolation was asked for something it cannot do (bad keyframes, plane, method, labels)."""
 
 
 #: Interpolation methods: name -> one-line description. "sdf" is the default (best in the benchmark).
@@ -187,6 +183,20 @@ def interpolate_keyframes(
     return out
 
 
+def whole_number_labels(labels: np.ndarray) -> np.ndarray:
+    """``labels`` as an integer array: float labels are accepted when they hold whole numbers only."""
+    labels = np.asarray(labels)
+    if np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool:
+        return labels
+    rounded = np.rint(labels)
+    if not np.array_equal(rounded, labels):
+        raise InterpolationError(
+            f"A labelmap holds whole numbers (0 = background, 1..N = segments); this one holds "
+            f"{labels.dtype} values such as {labels[labels != rounded].flat[0]!r}. Pass a label image."
+        )
+    return rounded.astype(np.int64)
+
+
 def interpolate_labelmap(
     labels: np.ndarray | Volume,
     geometry: Volume,
@@ -210,14 +220,7 @@ def interpolate_labelmap(
         labels = labels.array
     labels = np.asarray(labels)
     _check_geometry(labels, geometry, "labelmap")
-    if not (np.issubdtype(labels.dtype, np.integer) or labels.dtype == bool):
-        rounded = np.rint(labels)
-        if not np.array_equal(rounded, labels):
-            raise InterpolationError(
-                f"A labelmap holds whole numbers (0 = background, 1..N = segments); this one holds "
-                f"{labels.dtype} values such as {labels[labels != rounded].flat[0]!r}. Pass a label image."
-            )
-        labels = rounded.astype(np.int64)
+    labels = whole_number_labels(labels)
     present = np.unique(labels)
     present = present[present != 0]
     if segments is None:

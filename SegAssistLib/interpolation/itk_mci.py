@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import DependencyError, InterpolationError, SegAssistError
 
 
 def _load_itk():
@@ -28,7 +28,7 @@ def _load_itk():
 
         itk.MorphologicalContourInterpolator  # noqa: B018 - triggers ITK's lazy loading
     except (ImportError, AttributeError):
-        raise SegAssistError(
+        raise DependencyError(
             "The itk-mci method needs ITK's MorphologicalContourInterpolator: "
             "pip install itk-morphologicalcontourinterpolation (or use method 'sdf')."
         ) from None
@@ -68,7 +68,7 @@ def _run_isolated(mask: np.ndarray, spacing: Sequence[float], axis_ijk: int) -> 
     try:
         status, payload = receiver.recv()
     except EOFError:
-        raise SegAssistError(
+        raise InterpolationError(
             "ITK's MorphologicalContourInterpolator crashed (its process ended without a result); "
             "use method 'sdf'."
         ) from None
@@ -76,7 +76,7 @@ def _run_isolated(mask: np.ndarray, spacing: Sequence[float], axis_ijk: int) -> 
         receiver.close()
         child.join()
     if status != "ok":
-        raise SegAssistError(f"ITK's MorphologicalContourInterpolator failed: {payload}")
+        raise InterpolationError(f"ITK's MorphologicalContourInterpolator failed: {payload}")
     return payload
 
 

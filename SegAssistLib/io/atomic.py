@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import OptionError
 
 
 def _suffix(path: Path) -> str:
@@ -29,16 +31,76 @@ def _suffix(path: Path) -> str:
     return path.suffix
 
 
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
 def _temporary_beside(path: Path, tag: str = ".tmp") -> Path:
-    """A new empty file in ``path``'s folder, hidden, with ordinary-file permissions and the same ending."""
+    """A new empty file in ``path``'s folder, hidden, with ordinary-file permissions and the same ending.
+
+    Its name carries this host and process id (``.<name>.<host>~<pid>~<random><tag><ending>``), so a
+    later run can tell a leftover of a killed process (same host, pid no longer alive) from a file another
+    live process is writing; such leftovers of ``path`` are removed here first.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=tag + _suffix(path), dir=path.parent)
+    clean_stale_temporaries(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.{_host()}~{os.getpid()}~", suffix=tag + _suffix(path),
+                                    dir=path.parent)
     os.close(fd)
     # mkstemp makes the file private (0600); give the result the permissions a plain open() would.
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_name, 0o666 & ~umask)
     return Path(tmp_name)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Temporary files of ``path`` left by killed processes: ours from a dead process on this host, and
+    those of older versions (no host/pid in the name). Files of live processes, or of other hosts sharing
+    the folder, are never listed."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    ours = re.compile(re.escape(f".{path.name}.") + r"(?P<host>[A-Za-z0-9-]+)~(?P<pid>\d+)~[A-Za-z0-9_]+"
+                      r"\.(tmp|previous).*")
+    legacy = re.compile(re.escape(f".{path.name}.") + r"[A-Za-z0-9_]+\.(tmp|previous).*")
+    host = _host()
+    out = []
+    for p in path.parent.iterdir():
+        if not p.name.startswith(f".{path.name}."):
+            continue
+        m = ours.fullmatch(p.name)
+        if m:
+            if m.group("host") == host and not _pid_alive(int(m.group("pid"))):
+                out.append(p)
+        elif legacy.fullmatch(p.name):
+            out.append(p)
+    return out
+
+
+def clean_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove :func:`stale_temporaries` of ``path``; a ``.previous`` backup whose target is missing (the
+    process died between moving the old file aside and putting the new one in place) is put back instead."""
+    path = Path(path)
+    removed = []
+    for p in stale_temporaries(path):
+        with contextlib.suppress(OSError):
+            if ".previous" in p.name and not path.exists():
+                os.replace(p, path)
+            else:
+                p.unlink()
+            removed.append(p)
+    return removed
 
 
 class _Group:
@@ -51,7 +113,7 @@ class _Group:
         """Refuse a second output to a path already written in this group."""
         key = os.path.abspath(target)
         if any(os.path.abspath(t) == key for _, t in self.pending):
-            raise SegAssistError(f"{target}: two outputs of one write would go to this file; give them distinct names.")
+            raise OptionError(f"{target}: two outputs of one write would go to this file; give them distinct names.")
 
     def add(self, tmp: Path, target: Path) -> None:
         self.check(target)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, GeometryError, SegAssistError
+from SegAssistLib.errors import FormatError, GeometryError, MissingFileError, OptionError, SegmentError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.core.segmentation import DEFAULT_TERMINOLOGY, Code, Segment, Segmentation, Terminology
@@ -79,18 +79,18 @@ def write_dicom_seg(
 
     p = Path(path)
     if p.suffix.lower() != ".dcm":
-        raise SegAssistError(f"{p}: a DICOM SEG file must end in .dcm.")
+        raise FormatError(f"{p}: a DICOM SEG file must end in .dcm.")
     if len(segmentation) == 0:
-        raise SegAssistError(f"{p}: the segmentation has no segments; nothing to write.")
+        raise SegmentError(f"{p}: the segmentation has no segments; nothing to write.")
     ref = Path(reference)
     if not ref.is_dir():
-        raise SegAssistError(
+        raise OptionError(
             f"{ref}: writing a DICOM SEG needs --reference, the folder of the DICOM series it was drawn on."
         )
     source = read_volume(ref, series_uid)
     files = source.metadata.get("files")
     if not files:
-        raise SegAssistError(f"{ref}: the reference must be a series of single-frame DICOM files.")
+        raise FormatError(f"{ref}: the reference must be a series of single-frame DICOM files.")
     try:
         source.require_same_grid(segmentation.geometry, "segmentation")
     except GeometryError as exc:
@@ -107,7 +107,7 @@ def write_dicom_seg(
     for n, sid in enumerate(ids):
         pixels[..., n] = segmentation.mask(sid)
     if not pixels.any():
-        raise SegAssistError(f"{p}: every segment is empty; a DICOM SEG needs at least one segmented voxel.")
+        raise SegmentError(f"{p}: every segment is empty; a DICOM SEG needs at least one segmented voxel.")
     seg = hd.seg.Segmentation(
         source_images=datasets,
         pixel_array=pixels,
@@ -218,19 +218,38 @@ def _own_grid(seg: Any, iop: np.ndarray, pixel_spacing: np.ndarray, positions: n
     return shape, LPS_TO_RAS @ ijk_to_lps, k
 
 
-def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None) -> Segmentation:
+def _frame_of_reference(volume: Volume) -> str | None:
+    """The FrameOfReferenceUID of a volume read from DICOM (its first file), or None for other files."""
+    import pydicom
+
+    files = volume.metadata.get("files") or [volume.metadata.get("source")]
+    first = files[0] if files else None
+    if not first or not Path(first).is_file():
+        return None
+    try:
+        ds = pydicom.dcmread(str(first), stop_before_pixels=True, specific_tags=["FrameOfReferenceUID"])
+    except Exception:  # not DICOM (NRRD, NIfTI): nothing to compare
+        return None
+    uid = ds.get("FrameOfReferenceUID")
+    return str(uid) if uid else None
+
+
+def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None,
+                   ignore_frame_of_reference: bool = False) -> Segmentation:
     """Read a DICOM SEG file into a :class:`Segmentation`.
 
     Masks are placed on ``reference``'s grid (a :class:`Volume`, or a DICOM folder/volume file read with
     ``read_volume``); without one, on the grid spanned by the SEG's own frames (from their per-frame
-    ImagePositionPatient), which covers only the slices the SEG holds.
+    ImagePositionPatient), which covers only the slices the SEG holds. A DICOM reference whose
+    FrameOfReferenceUID differs from the SEG's is refused (the coordinates of two frames of reference do
+    not match, so the masks would land in the wrong place) unless ``ignore_frame_of_reference``.
     """
     import highdicom as hd
     import pydicom
 
     p = Path(path)
     if not p.is_file():
-        raise SegAssistError(f"{p}: no such file.")
+        raise MissingFileError(f"{p}: no such file.")
     try:
         ds = pydicom.dcmread(str(p))
     except Exception as exc:
@@ -244,9 +263,20 @@ def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLik
     except Exception as exc:
         raise FormatError(f"{p}: DICOM SEG that highdicom cannot parse ({exc}).") from None
     where = str(p)
-    iop, pixel_spacing, positions, numbers = _frame_geometry(seg, where)
+    from SegAssistLib.io.jsonfile import malformed
+
+    with malformed(where, "DICOM SEG (frame geometry)"):
+        iop, pixel_spacing, positions, numbers = _frame_geometry(seg, where)
+    from SegAssistLib.io.dicom_series import check_geometry
+
+    check_geometry(np.asarray(iop, float)[None], np.asarray(positions, float),
+                   np.asarray(pixel_spacing, float)[None], where, [f"frame {n + 1}" for n in range(len(positions))])
     shape, own_ijk_to_ras, k_of_frame = _own_grid(seg, iop, pixel_spacing, positions, where)
-    frames = seg.pixel_array
+    try:
+        frames = seg.pixel_array
+    except Exception as exc:  # truncated or damaged pixel data: pydicom/numpy raise many types
+        raise FormatError(f"{p}: the SEG's pixel data cannot be decoded ({type(exc).__name__}: {exc}); "
+                          "the file is damaged or incomplete.") from None
     if frames.ndim == 2:
         frames = frames[None]
     if str(seg.SegmentationType) == "FRACTIONAL":
@@ -257,6 +287,15 @@ def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLik
         from SegAssistLib.io.volumes import read_volume
 
         reference = read_volume(reference)
+    if reference is not None and not ignore_frame_of_reference:
+        own, theirs = str(ds.get("FrameOfReferenceUID", "") or ""), _frame_of_reference(reference)
+        if own and theirs and own != theirs:
+            raise GeometryError(
+                f"{p}: the SEG's FrameOfReferenceUID {own} differs from the reference's {theirs}: the reference is "
+                "another patient position or scanner session, and placing the masks on it would misplace them. "
+                "Give the series the SEG was drawn on, or pass --ignore-frame-of-reference if the two are "
+                "known to be registered."
+            )
     meta = {"source": where, "series_uid": str(ds.get("SeriesInstanceUID", ""))}
     ref_series = _first(ds, "ReferencedSeriesSequence")
     if ref_series is not None:

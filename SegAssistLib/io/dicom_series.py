@@ -96,17 +96,43 @@ def sort_and_validate(series: SeriesInfo, folder: str = "", rel_tol: float = 0.0
     regular volume (same orientation and pixel grid, no duplicated position, no gap)."""
     files, headers = series.files, series.headers
     where = folder or os.path.dirname(files[0])
+    try:
+        iops = np.array([[float(v) for v in h.ImageOrientationPatient] for h in headers])
+        positions = np.array([[float(v) for v in h.ImagePositionPatient] for h in headers])
+        spacings = np.array([[float(v) for v in h.get("PixelSpacing", [1, 1])] for h in headers])
+    except (TypeError, ValueError) as exc:
+        raise VolumeReadError(f"{where}: unreadable slice geometry ({exc}).") from None
+    check_geometry(iops, positions, spacings, where, [os.path.basename(f) for f in files])
     if len(files) < 2:
         return list(files)
-    iops = np.array([[float(v) for v in h.ImageOrientationPatient] for h in headers])
     if np.abs(iops - iops[0]).max() > 1e-3:
         raise VolumeReadError(f"{where}: the series mixes slice orientations; it is not one volume.")
     grids = {(int(h.Rows), int(h.Columns), tuple(float(v) for v in h.get("PixelSpacing", [1, 1]))) for h in headers}
     if len(grids) > 1:
         raise VolumeReadError(f"{where}: slices differ in size or pixel spacing {sorted(grids)}; not one volume.")
-    positions = np.array([[float(v) for v in h.ImagePositionPatient] for h in headers])
     order, _ = order_slices(positions, iops[0], where, [os.path.basename(f) for f in files], rel_tol)
     return [files[i] for i in order]
+
+
+def check_geometry(iops: np.ndarray, positions: np.ndarray, spacings: np.ndarray, where: str,
+                   names: list[str]) -> None:
+    """Refuse non-finite (NaN, inf) or degenerate slice geometry before it reaches a reader: a NaN
+    ImagePositionPatient otherwise passes every comparison and yields a wrong spacing and extent."""
+    for what, values, shape in (("ImageOrientationPatient", iops, 6), ("ImagePositionPatient", positions, 3),
+                                ("PixelSpacing", spacings, 2)):
+        values = np.asarray(values, dtype=float)
+        if values.ndim != 2 or values.shape[1] != shape:
+            raise VolumeReadError(f"{where}: {what} must hold {shape} numbers per slice.")
+        bad = ~np.isfinite(values).all(axis=1)
+        if bad.any():
+            raise VolumeReadError(f"{where}: {names[int(np.flatnonzero(bad)[0])]} has a non-finite {what} "
+                                  f"({values[bad][0].tolist()}); the file is damaged, export the series again.")
+    if (np.asarray(spacings) <= 0).any():
+        raise VolumeReadError(f"{where}: PixelSpacing must be positive; the series is damaged.")
+    iops = np.asarray(iops, dtype=float)
+    if (np.abs(np.linalg.norm(iops[:, :3], axis=1) - 1) > 0.01).any() or \
+            (np.abs(np.linalg.norm(iops[:, 3:], axis=1) - 1) > 0.01).any():
+        raise VolumeReadError(f"{where}: ImageOrientationPatient does not hold unit vectors; the series is damaged.")
 
 
 def order_slices(

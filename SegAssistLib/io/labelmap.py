@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, SegAssistError
+from SegAssistLib.errors import FormatError, MissingFileError, OptionError, SegmentError
 from SegAssistLib.io.atomic import atomic_group, atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
+from SegAssistLib.core.colors import segment_color
 from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
 from SegAssistLib.core.volume import Volume
 
@@ -50,18 +51,24 @@ def _stem(path: Path) -> Path:
 
 
 def default_table_path(labelmap_path: str | os.PathLike, table_format: str = "csv") -> Path:
-    """Where the colour table of ``labelmap_path`` lives: same name, ``.csv`` or ``.ctbl`` ending."""
+    """Where the colour table of ``labelmap_path`` is written: the full file name plus ``.csv``/``.ctbl``
+    (``a.nii.gz`` -> ``a.nii.gz.csv``), so ``a.nrrd`` and ``a.nii.gz`` never share a table and a table
+    never lands on a manifest or other file named like the labelmap's stem."""
     if table_format not in ("csv", "ctbl"):
-        raise SegAssistError(f"Colour table format must be 'csv' or 'ctbl', not {table_format!r}.")
-    return Path(str(_stem(Path(labelmap_path))) + "." + table_format)
+        raise OptionError(f"Colour table format must be 'csv' or 'ctbl', not {table_format!r}.")
+    p = Path(labelmap_path)
+    return p.with_name(p.name + "." + table_format)
 
 
 def find_table(labelmap_path: str | os.PathLike) -> Path | None:
-    """The colour table beside a labelmap (``.csv`` preferred over ``.ctbl``), or None."""
-    for suffix in TABLE_SUFFIXES:
-        p = Path(str(_stem(Path(labelmap_path))) + suffix)
-        if p.is_file():
-            return p
+    """The colour table beside a labelmap, or None: ``<file name>.csv``/``.ctbl`` first, then the older
+    ``<stem>.csv``/``.ctbl`` (as written by earlier versions and by hand next to Slicer labelmaps)."""
+    p = Path(labelmap_path)
+    candidates = [p.with_name(p.name + s) for s in TABLE_SUFFIXES]
+    candidates += [Path(str(_stem(p)) + s) for s in TABLE_SUFFIXES]
+    for c in candidates:
+        if c.is_file():
+            return c
     return None
 
 
@@ -75,7 +82,7 @@ def write_color_table(entries: list[ColorEntry], path: str | os.PathLike) -> Pat
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise SegAssistError(f"{p}: a colour table must end in .csv or .ctbl.")
+        raise FormatError(f"{p}: a colour table must end in .csv or .ctbl.")
     with atomic_output(p) as tmp:
         _write_table(entries, tmp, suffix)
     return p
@@ -97,9 +104,9 @@ def read_color_table(path: str | os.PathLike) -> dict[int, ColorEntry]:
 
     p = Path(path)
     if not p.is_file():
-        raise SegAssistError(f"{p}: colour table not found.")
+        raise MissingFileError(f"{p}: colour table not found.")
     if p.suffix.lower() not in TABLE_SUFFIXES:
-        raise SegAssistError(f"{p}: a colour table must end in .csv or .ctbl.")
+        raise FormatError(f"{p}: a colour table must end in .csv or .ctbl.")
     rows = parse_colortable(p.read_text(encoding="utf-8"), p)
     # Slicer writes spaces in .ctbl names as "_" and reads them back as spaces; do the same.
     ctbl = p.suffix.lower() == ".ctbl"
@@ -126,16 +133,16 @@ def write_labelmap(
     """
     p = Path(path)
     if not p.name.lower().endswith(LABELMAP_SUFFIXES) or p.name.lower().endswith(".seg.nrrd"):
-        raise SegAssistError(f"{p}: write labelmaps as .nrrd, .nii or .nii.gz.")
+        raise FormatError(f"{p}: write labelmaps as .nrrd, .nii or .nii.gz.")
     if len(segmentation) == 0:
-        raise SegAssistError(f"{p}: the segmentation has no segments; nothing to write.")
+        raise SegmentError(f"{p}: the segmentation has no segments; nothing to write.")
     table = Path(color_table) if color_table else default_table_path(p, table_format)
     if table.suffix.lower() not in TABLE_SUFFIXES:
-        raise SegAssistError(f"{table}: a colour table must end in .csv or .ctbl.")
+        raise FormatError(f"{table}: a colour table must end in .csv or .ctbl.")
     if segmentation.overlaps():
         total = sum(int(segmentation.mask(s).sum()) for s in segmentation.segment_ids)
         if not allow_overlap:
-            raise SegAssistError(
+            raise SegmentError(
                 f"{p}: segments overlap and a labelmap holds one label per voxel, so voxels would be lost. "
                 "Write a .seg.nrrd or DICOM SEG instead (they keep overlaps), or pass allow_overlap / "
                 "--allow-overlap to let later segments win."
@@ -189,7 +196,7 @@ def read_labelmap(
             continue
         e = table.get(label)
         name = e.name if e else f"Label {label}"
-        color = e.color if e else _auto_color(label)
+        color = e.color if e else segment_color(label - 1)
         mask = np.zeros(volume.shape, dtype=bool)
         mask[box] = labels[box] == label
         if reference is not None:
@@ -198,9 +205,3 @@ def read_labelmap(
     return out
 
 
-def _auto_color(label: int) -> tuple[float, float, float]:
-    """A distinct colour for a label without a table entry (matplotlib's tab20 cycle)."""
-    import matplotlib
-
-    r, g, b, _ = matplotlib.colormaps["tab20"](label % 20)
-    return (float(r), float(g), float(b))

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from SegAssistLib.core.planes import PLANES
 from SegAssistLib.errors import FormatError
 from SegAssistLib.io.jsonfile import read_json, write_json
 
@@ -64,6 +65,10 @@ def point_is_negative(label: str, description: str = "") -> bool:
     return (label or "").strip().startswith("-") or "negative" in desc or "exclude" in desc
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
 def read_markups(source: str | os.PathLike | dict) -> list[MarkupPrompt]:
     """Read a ``.mrk.json`` file (or its parsed JSON) into one MarkupPrompt per markup."""
     if isinstance(source, dict):
@@ -75,9 +80,14 @@ def read_markups(source: str | os.PathLike | dict) -> list[MarkupPrompt]:
         doc = read_json(path, "markups JSON (save the markups from Slicer as .mrk.json)")
     if not isinstance(doc, dict) or not isinstance(doc.get("markups"), list) or not doc["markups"]:
         raise FormatError(f"{where}: no 'markups' list; is this a Slicer .mrk.json file?")
+    from SegAssistLib.io.jsonfile import malformed
+
     prompts = []
     for index, markup in enumerate(doc["markups"]):
-        prompts.append(_read_one(markup, where, index, stem))
+        if not isinstance(markup, dict):
+            raise FormatError(f"{where}: markup {index} is not an object; is this a Slicer .mrk.json file?")
+        with malformed(f"{where}, markup {index}", "Slicer markup"):
+            prompts.append(_read_one(markup, where, index, stem))
     return prompts
 
 
@@ -91,8 +101,8 @@ def _read_one(markup: dict[str, Any], where: str, index: int, stem: str) -> Mark
         raise FormatError(f"{where}: markup {index} uses {units!r}; SegAssist expects millimetres.")
     flip = _LPS_FLIP if system == "LPS" else np.ones(3)
     plane = markup.get("plane")
-    if plane is not None and str(plane).lower() not in ("axial", "coronal", "sagittal"):
-        raise FormatError(f"{where}: markup {index} has plane {plane!r}; use axial, coronal or sagittal.")
+    if plane is not None and str(plane).lower() not in PLANES:
+        raise FormatError(f"{where}: markup {index} has plane {plane!r}; use {', '.join(PLANES)}.")
     plane = str(plane).lower() if plane else None
     name = str(markup.get("name") or stem)
     negative_list = is_negative_list_name(name)
@@ -100,11 +110,14 @@ def _read_one(markup: dict[str, Any], where: str, index: int, stem: str) -> Mark
     if kind in ("Fiducial", "PointList"):
         points, labels = [], []
         for cp in markup.get("controlPoints", []):
+            if not isinstance(cp, dict):
+                raise FormatError(f"{where}: markup {index} has a control point that is not an object.")
             if cp.get("positionStatus", "defined") != "defined":
                 continue
             pos = cp.get("position")
-            if not (isinstance(pos, list) and len(pos) == 3):
-                raise FormatError(f"{where}: control point {cp.get('label', '?')} has no 3D position.")
+            if not (isinstance(pos, list) and len(pos) == 3 and all(_is_number(v) for v in pos)):
+                raise FormatError(f"{where}: control point {cp.get('label', '?')} has no 3D position of three finite "
+                                  "numbers.")
             points.append(np.asarray(pos, dtype=float) * flip)
             labels.append(0 if negative_list or point_is_negative(str(cp.get("label", "")), str(cp.get("description", ""))) else 1)
         if not points:
@@ -117,6 +130,8 @@ def _read_one(markup: dict[str, Any], where: str, index: int, stem: str) -> Mark
             axes = np.asarray(markup.get("orientation", np.eye(3).ravel()), dtype=float).reshape(3, 3)
         except (KeyError, ValueError) as exc:
             raise FormatError(f"{where}: ROI {name!r} lacks a valid center/size/orientation ({exc}).") from None
+        if not (np.isfinite(center).all() and np.isfinite(size).all() and np.isfinite(axes).all()):
+            raise FormatError(f"{where}: ROI {name!r} has a non-finite center, size or orientation.")
         if np.any(size < 0):
             raise FormatError(f"{where}: ROI {name!r} has a negative size {size.tolist()}.")
         half = axes @ (size / 2.0)  # orientation columns are the ROI axes in the file's system

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, SegAssistError
+from SegAssistLib.errors import FormatError, MissingFileError, SegAssistError, SegmentError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
@@ -35,7 +35,7 @@ def check_attributes(segment: Segment) -> None:
     """Raise when an attribute cannot be stored as a Slicer tag (``|`` separates tags, ``:`` key from value)."""
     for key, value in segment.attributes.items():
         if not key or any(c in key for c in "|:,") or "|" in str(value):
-            raise SegAssistError(
+            raise SegmentError(
                 f"Segment {segment.name!r}: attribute {key!r}={value!r} cannot be stored as a Slicer tag; keys "
                 "must be non-empty without '|', ':' or ',', values without '|'. Rename the attribute."
             )
@@ -181,6 +181,7 @@ def from_slicerio(data: dict[str, Any], where: str = "segmentation", reference: 
         grid = _reference_grid(data, where)
         shape, ref_ijk_to_ras = grid if grid is not None else (kji.shape[1:], file_ijk_to_ras)
     out = Segmentation(shape, ref_ijk_to_ras, {"source": where})
+    claimed = np.zeros(kji.shape[0], dtype=np.int64)  # voxels each layer gives to a segment
     for n, info in enumerate(data.get("segments", [])):
         sid = info.get("id") or out.new_segment_id()
         layer = int(info.get("layer", 0))
@@ -199,11 +200,28 @@ def from_slicerio(data: dict[str, Any], where: str = "segmentation", reference: 
             terminology = terminology_from_tag(terminology_entry_to_string(info["terminology"]), where)
         color = tuple(float(c) for c in info.get("color", (0.5, 0.68, 0.5)))
         segment = Segment(sid, info.get("name", sid), color, terminology, attributes)
+        if label <= 0:
+            raise FormatError(f"{where}: segment {sid!r} has LabelValue {label}; label values start at 1.")
         mask = kji[layer] == label
+        claimed[layer] += int(np.count_nonzero(mask))
         if mask.shape != tuple(shape) or not np.allclose(file_ijk_to_ras, ref_ijk_to_ras, atol=1e-4):
             mask = place_on_grid(mask, file_ijk_to_ras, tuple(shape), ref_ijk_to_ras)
         out.add_segment(segment, mask)
+    _refuse_unclaimed_voxels(kji, claimed, where)
     return out
+
+
+def _refuse_unclaimed_voxels(kji: np.ndarray, claimed: np.ndarray, where: str) -> None:
+    """A voxel value no segment's LabelValue names would be dropped silently: refuse the file instead."""
+    for layer in range(kji.shape[0]):
+        nonzero = int(np.count_nonzero(kji[layer]))
+        if nonzero > claimed[layer]:
+            values = np.unique(kji[layer][kji[layer] != 0])
+            raise FormatError(
+                f"{where}: {nonzero - int(claimed[layer])} voxel(s) of layer {layer} hold values no segment names "
+                f"(values present: {values[:10].tolist()}); the segments' LabelValue fields do not match the data. "
+                "Fix the Segment*_LabelValue header fields, or read the file as a labelmap."
+            )
 
 
 # ---- files -----------------------------------------------------------------------------------------------
@@ -211,9 +229,9 @@ def write_seg_nrrd(segmentation: Segmentation, path: str | os.PathLike, compress
     """Write ``segmentation`` as a Slicer ``.seg.nrrd`` (layers when segments overlap), atomically."""
     p = Path(path)
     if not p.name.lower().endswith(".seg.nrrd"):
-        raise SegAssistError(f"{p}: a Slicer segmentation file must end in .seg.nrrd.")
+        raise FormatError(f"{p}: a Slicer segmentation file must end in .seg.nrrd.")
     if len(segmentation) == 0:
-        raise SegAssistError(f"{p}: the segmentation has no segments; nothing to write.")
+        raise SegmentError(f"{p}: the segmentation has no segments; nothing to write.")
     from slicerio.segmentation import write_segmentation
 
     data = to_slicerio(segmentation)
@@ -230,9 +248,12 @@ def read_seg_nrrd(path: str | os.PathLike, reference: Volume | None = None) -> S
     """
     p = Path(path)
     if not p.is_file():
-        raise SegAssistError(f"{p}: no such file.")
+        raise MissingFileError(f"{p}: no such file.")
     from slicerio.segmentation import read_segmentation
 
+    from SegAssistLib.io.declared_size import check_nrrd
+
+    check_nrrd(p)  # before pynrrd allocates what the header claims
     try:
         data = read_segmentation(str(p))
     except Exception as exc:  # pynrrd / slicerio raise many kinds of errors on a bad file

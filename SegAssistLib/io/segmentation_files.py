@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import FormatError, OptionError
 from SegAssistLib.core.segmentation import Segmentation
 from SegAssistLib.core.volume import Volume
 
@@ -32,7 +32,7 @@ def segmentation_format(path: str | os.PathLike) -> str:
         return LABELMAP
     if name.endswith(".dcm"):
         return DICOM_SEG
-    raise SegAssistError(
+    raise FormatError(
         f"{path}: unknown segmentation format. Use .seg.nrrd (Slicer), .nrrd/.nii/.nii.gz (labelmap with a "
         ".csv or .ctbl colour table beside it) or .dcm (DICOM SEG)."
     )
@@ -51,10 +51,12 @@ def _is_slicer_segmentation_nrrd(path: str | os.PathLike) -> bool:
 
 
 def read_segmentation(
-    path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None, color_table: str | None = None
+    path: str | os.PathLike, reference: Volume | str | os.PathLike | None = None, color_table: str | None = None,
+    ignore_frame_of_reference: bool = False,
 ) -> Segmentation:
     """Read a segmentation file of any supported format; ``reference`` (a Volume, volume file or DICOM
-    folder) puts the masks on that grid."""
+    folder) puts the masks on that grid. A DICOM SEG whose frame of reference differs from a DICOM
+    reference's is refused unless ``ignore_frame_of_reference``."""
     fmt = segmentation_format(path)
     if isinstance(reference, (str, os.PathLike)):
         from SegAssistLib.io.volumes import read_volume
@@ -70,7 +72,20 @@ def read_segmentation(
         return read_labelmap(path, color_table, reference)
     from SegAssistLib.io.dicom_seg import read_dicom_seg
 
-    return read_dicom_seg(path, reference)
+    return read_dicom_seg(path, reference, ignore_frame_of_reference)
+
+
+def planned_outputs(path: str | os.PathLike, color_table: str | os.PathLike | None = None,
+                    table_format: str = "csv") -> list[Path]:
+    """Every file :func:`write_segmentation` would write for ``path``: the file itself and, for a labelmap,
+    its colour table. Used to refuse an output that would overwrite an input before any work is done."""
+    fmt = segmentation_format(path)
+    out = [Path(path)]
+    if fmt == LABELMAP:
+        from SegAssistLib.io.labelmap import default_table_path
+
+        out.append(Path(color_table) if color_table else default_table_path(path, table_format or "csv"))
+    return out
 
 
 def write_segmentation(segmentation: Segmentation, path: str | os.PathLike, **options: Any) -> list[Path]:
@@ -84,7 +99,7 @@ def write_segmentation(segmentation: Segmentation, path: str | os.PathLike, **op
     given = {k for k, v in options.items() if v not in (None, False)}
     extra = given - allowed[fmt]
     if extra:
-        raise SegAssistError(f"{path}: option(s) {sorted(extra)} do not apply to {fmt} output.")
+        raise OptionError(f"{path}: option(s) {sorted(extra)} do not apply to {fmt} output.")
     opts = {k: v for k, v in options.items() if k in allowed[fmt] and v is not None}
     if fmt == SEG_NRRD:
         from SegAssistLib.io.seg_nrrd import write_seg_nrrd
@@ -95,7 +110,7 @@ def write_segmentation(segmentation: Segmentation, path: str | os.PathLike, **op
 
         return list(write_labelmap(segmentation, path, **opts))
     if not opts.get("reference"):
-        raise SegAssistError(
+        raise OptionError(
             f"{path}: writing a DICOM SEG needs a reference: the folder of the DICOM series the segmentation "
             "was drawn on (--reference FOLDER)."
         )

@@ -52,6 +52,14 @@ def read_volume(path: str | os.PathLike, series_uid: str | None = None) -> Volum
 def _read_with_sitk(p: Path, **metadata) -> Volume:
     import SimpleITK as sitk
 
+    from SegAssistLib.errors import FormatError
+    from SegAssistLib.io.declared_size import check_declared_size
+
+    try:  # before SimpleITK allocates what the header claims, or zero-fills a truncated NIfTI
+        check_declared_size(p)
+    except FormatError as exc:
+        raise VolumeReadError(str(exc)) from None
+
     try:
         image = sitk.ReadImage(str(p))
     except RuntimeError as exc:
@@ -129,6 +137,9 @@ def _read_enhanced_multiframe(p: Path, ds) -> Volume:
     positions = np.array([[float(v) for v in group(f, "PlanePositionSequence").ImagePositionPatient] for f in frames])
     pixel_spacing = [float(v) for v in group(frames[0], "PixelMeasuresSequence").PixelSpacing]
     names = [f"frame {i + 1}" for i in range(len(frames))]
+    from SegAssistLib.io.dicom_series import check_geometry
+
+    check_geometry(iops, positions, np.array([pixel_spacing] * len(frames)), str(p), names)
     order, step = order_slices(positions, iops[0], str(p), names)
     pixels = ds.pixel_array
     if pixels.ndim == 2:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from SegAssistLib.backends.base import Backend
-from SegAssistLib.errors import BackendError, FormatError, PromptError
+from SegAssistLib.errors import DependencyError, FormatError, PromptError
 from SegAssistLib.core.planes import PlaneView, check_plane
 from SegAssistLib.core.prompts import slice_prompt_from_ras
 from SegAssistLib.core.segmentation import Code, Segment, Segmentation, Terminology
@@ -141,7 +141,7 @@ def _require(*modules: str) -> None:
 
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
-        raise BackendError(
+        raise DependencyError(
             f"The demo writes a .seg.nrrd and a PNG, which need {', '.join(missing)}: "
             "pip install 'segassist[formats]'."
         )

@@ -8,13 +8,15 @@ boxes. The result is the same :class:`Segmentation` the local call returns.
 
 from __future__ import annotations
 
-from typing import Iterable
+import os
+from typing import Iterable, Sequence
 
 from SegAssistLib.core.segmentation import DEFAULT_TERMINOLOGY, Segment, Segmentation
 from SegAssistLib.core.volume import Volume
 from SegAssistLib.errors import PromptError
 from SegAssistLib.io.markups import MarkupPrompt
-from SegAssistLib.operations.segment_files import segment_color
+from SegAssistLib.core.colors import segment_color
+from SegAssistLib.operations.segment_files import SegmentFilesResult
 from SegAssistLib.server.client import RemoteEngine
 
 
@@ -40,3 +42,15 @@ def segment_from_prompts_remote(volume: Volume, prompts: Iterable[MarkupPrompt],
             seg.add_segment(Segment(seg.new_segment_id(), name, segment_color(index), DEFAULT_TERMINOLOGY),
                             remote.labels(name))
     return seg
+
+
+def segment_files_remote(volume: str | os.PathLike | Volume, prompt_files: Sequence[str | os.PathLike], server: str,
+                         api_key: str | None = None, plane: str = "axial", series: str | None = None) -> SegmentFilesResult:
+    """:func:`~SegAssistLib.operations.segment_files.segment_files` on a server: read the volume and markups
+    here, segment there. ``results`` is empty (the engine's maps stay on the server)."""
+    from SegAssistLib.io.markups import read_markups
+    from SegAssistLib.io.volumes import read_volume
+
+    vol = volume if isinstance(volume, Volume) else read_volume(volume, series)
+    prompts = [p for f in prompt_files for p in read_markups(f)]
+    return SegmentFilesResult(vol, segment_from_prompts_remote(vol, prompts, server, api_key, plane), {})

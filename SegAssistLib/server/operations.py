@@ -232,18 +232,26 @@ def fuse(mgr: SessionManager, s: Session, body: dict) -> Change:
 
 
 def interpolate(mgr: SessionManager, s: Session, body: dict) -> Change:
-    """Shape-based interpolation between the slices of the segment's labels on ``plane`` (default: auto)."""
-    from SegAssistLib.interpolation import interpolate_keyframes
+    """Fill the slices between the segment's keyframe slices on ``plane`` (default: auto), by the operations
+    layer's rule (:func:`~SegAssistLib.operations.interpolate.interpolate_segmentation`): no drawn voxel of
+    any segment of the session changes, disjoint segments stay disjoint."""
+    from SegAssistLib.core.colors import segment_color
+    from SegAssistLib.core.segmentation import DEFAULT_TERMINOLOGY, Segment, Segmentation
+    from SegAssistLib.operations.interpolate import interpolate_segmentation
 
     seg = _segment(body)
     plane = _get(body, "plane", str, required=False, default="auto")
     if plane not in (*PLANES, "auto"):
         raise ServerError(f"Field 'plane' must be auto, {', '.join(PLANES)}; not {plane!r}.", 422)
-    label = s.label(seg)
-    if not label.any():
-        raise ServerError(f"Segment {seg!r} is empty: segment or draw at least two slices first.", 422)
+    s.label(seg)
     with mgr.compute():
-        new = interpolate_keyframes(label, s.require_volume(), plane=plane)
+        whole = Segmentation.like(s.require_volume())
+        ids = {}
+        for index, (name, lab) in enumerate(s.labels.items()):
+            ids[name] = whole.new_segment_id()
+            whole.add_segment(Segment(ids[name], name, segment_color(index), DEFAULT_TERMINOLOGY), lab)
+        interpolate_segmentation(whole, plane, [ids[seg]], require_keyframes=True)
+        new = whole.mask(ids[seg])
     return _replace(mgr, s, seg, new, {"op": "interpolate", "plane": plane})
 
 

@@ -21,6 +21,8 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import ndimage
 
+from SegAssistLib.errors import OptionError
+
 #: Seed label values shared by the seed builder, the methods and the GrowCut peer.
 UNKNOWN, OBJECT, BACKGROUND = 0, 1, 2
 
@@ -163,4 +165,4 @@ def get_method(method: str | SeededMethod) -> SeededMethod:
     try:
         return METHODS[method]
     except KeyError:
-        raise ValueError(f"Unknown classical method {method!r}; use one of {', '.join(METHODS)}.") from None
+        raise OptionError(f"Unknown classical method {method!r}; use one of {', '.join(METHODS)}.") from None

@@ -1,5 +1,6 @@
-"""The SAM 2 backend (:mod:`.backend`) and its helpers.
+"""The SAM 2 backend (:mod:`.backend`: model, device, precision, building the predictor) and its helpers.
 
+- :mod:`.session` — one plane view as a video: prompts, propagation with a bounded memory window, clearing;
 - :mod:`.checkpoints` — the SAM 2.1 model table, the checkpoint cache and a resumable, checksummed download
   (no torch needed);
 - :mod:`.frames` — the lazy in-memory frame source that feeds plane-view slices to the video predictor;

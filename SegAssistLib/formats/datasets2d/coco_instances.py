@@ -86,14 +86,31 @@ def write_coco_instances(
     return write_json(json_path, doc, indent=None)
 
 
+def check_polygons(polygons: list, height: int, width: int, where: str) -> None:
+    """Refuse polygon coordinates that are not finite numbers or lie far outside the image, before
+    pycocotools (native code: NaN or 1e30 crash it or make it allocate without bound) sees them."""
+    margin_x, margin_y = 2 + 0.01 * width, 2 + 0.01 * height
+    for poly in polygons:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in poly):
+            raise FormatError(f"{where}: polygon coordinates must be numbers.")
+        xy = np.asarray(poly, dtype=float).reshape(-1, 2)
+        if not np.isfinite(xy).all():
+            raise FormatError(f"{where}: a polygon has a non-finite coordinate (NaN or infinity).")
+        if (xy[:, 0] < -margin_x).any() or (xy[:, 0] > width + margin_x).any() or \
+                (xy[:, 1] < -margin_y).any() or (xy[:, 1] > height + margin_y).any():
+            raise FormatError(f"{where}: a polygon lies outside its {width} x {height} image "
+                              f"(x {xy[:, 0].min():g}..{xy[:, 0].max():g}, y {xy[:, 1].min():g}..{xy[:, 1].max():g}).")
+
+
 def decode_segmentation(segmentation, height: int, width: int, where: str) -> np.ndarray:
     """A bool mask from a COCO ``segmentation`` (polygons, RLE or compressed RLE), checked against the size."""
     from pycocotools import mask as mask_utils
 
     try:
         if isinstance(segmentation, list):
-            if not segmentation or any(len(p) < 6 or len(p) % 2 for p in segmentation):
+            if not segmentation or any(not isinstance(p, list) or len(p) < 6 or len(p) % 2 for p in segmentation):
                 raise FormatError(f"{where}: polygons need an even number (at least 6) of coordinates.")
+            check_polygons(segmentation, height, width, where)
             rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
         elif isinstance(segmentation, dict) and "counts" in segmentation and "size" in segmentation:
             if list(segmentation["size"]) != [height, width]:
@@ -151,15 +168,31 @@ def _compressed_rle_length(counts: bytes) -> int:
 def read_coco_instances(json_path: str | os.PathLike, images_dir: str | os.PathLike | None = None) -> Dataset2D:
     """Read COCO instances JSON (images, annotations, categories); pixels are loaded from ``images_dir``
     when given and present."""
+    from SegAssistLib.io.jsonfile import malformed
+
     json_path = Path(json_path)
     doc = read_json(json_path)
     if not isinstance(doc, dict) or not {"images", "annotations", "categories"} <= set(doc):
         raise FormatError(f"{json_path}: not a COCO instances file (needs images, annotations and categories).")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(doc[key], list) or not all(isinstance(x, dict) for x in doc[key]):
+            raise FormatError(f"{json_path}: COCO '{key}' must be a list of objects.")
+    with malformed(str(json_path), "COCO instances file"):
+        return _coco_to_dataset(doc, json_path, images_dir)
+
+
+def _coco_to_dataset(doc: dict, json_path: Path, images_dir) -> Dataset2D:
+    from SegAssistLib.io.declared_size import check_image_size
+
     ontology = categories_to_ontology(doc["categories"], str(json_path))
     samples: dict[int, Sample2D] = {}
+    from SegAssistLib.io.paths import check_relative_name, contained
+
     for im in doc["images"]:
         image = None
-        if images_dir is not None and (Path(images_dir) / im["file_name"]).is_file():
+        check_relative_name(im["file_name"], f"{json_path}, image {im.get('id')}")
+        check_image_size(im["height"], im["width"], f"{json_path}, image {im.get('id')}")
+        if images_dir is not None and contained(images_dir, im["file_name"], f"{json_path}").is_file():
             from SegAssistLib.formats.datasets2d.images import read_image
 
             image = read_image(Path(images_dir) / im["file_name"])[0]
@@ -174,6 +207,8 @@ def read_coco_instances(json_path: str | os.PathLike, images_dir: str | os.PathL
             cls = ontology.by_id(ann["category_id"])
         except (FormatError, KeyError) as exc:
             raise FormatError(f"{where}: {exc}") from None
+        if "segmentation" not in ann:
+            raise FormatError(f"{where}: no 'segmentation' (polygons or RLE).")
         mask = decode_segmentation(ann["segmentation"], *sample.shape, where)
         sample.add(Region2D(mask, cls.id, ann.get("score"), bool(ann.get("iscrowd", 0)),
                             {"annotation_id": ann.get("id"),

@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from SegAssistLib.errors import OptionError
+
 #: Default IoU a region needs with its predecessor to continue its instance (Cellpose's usual stitch value).
 DEFAULT_MIN_IOU = 0.25
 
@@ -58,7 +60,7 @@ def link_slices(regions: Sequence[Sequence[np.ndarray]], min_iou: float = DEFAUL
     IoU, at least ``min_iou``), or a new number. A slice without regions ends every instance.
     """
     if not 0.0 < min_iou <= 1.0:
-        raise ValueError(f"min_iou must be in (0, 1], got {min_iou}.")
+        raise OptionError(f"min_iou must be in (0, 1], got {min_iou}.")
     ids: list[list[int]] = []
     next_id = 0
     previous: Sequence[np.ndarray] = []

@@ -167,13 +167,27 @@ def tasks_to_dataset(tasks: list, ontology: Ontology | None = None, where: str =
     """
     if not isinstance(tasks, list):
         raise FormatError(f"{where}: expected a list of tasks.")
+    from SegAssistLib.io.jsonfile import malformed
+
+    for t, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            raise FormatError(f"{where}: task {t} is not an object.")
+    with malformed(where, "Label Studio export"):
+        return _tasks_to_dataset(tasks, ontology, where, source)
+
+
+def _tasks_to_dataset(tasks: list, ontology: Ontology | None, where: str, source: str) -> Dataset2D:
+    from SegAssistLib.io.declared_size import check_image_size
+
     fixed = ontology is not None
     ontology = ontology if fixed else Ontology()
     dataset = Dataset2D(ontology)
     for t, task in enumerate(tasks):
         data = task.get("data") or {}
         name = next((str(v) for v in data.values() if isinstance(v, str)), f"task_{task.get('id', t)}")
-        name = name.split("?d=")[-1].split("/")[-1]
+        name = name.split("?d=")[-1].split("/")[-1].split("\\")[-1]
+        if name in ("", ".", ".."):  # a URL ending in a folder: name the image after the task instead
+            name = f"task_{task.get('id', t)}"
         sample = None
         for entry in task.get(source) or task.get("predictions" if source == "annotations" else "annotations") or []:
             for n, res in enumerate(entry.get("result") or []):
@@ -185,6 +199,7 @@ def tasks_to_dataset(tasks: list, ontology: Ontology | None = None, where: str =
                     h, w = int(res["original_height"]), int(res["original_width"])
                 except (KeyError, TypeError, ValueError):
                     raise FormatError(f"{rwhere}: original_width/original_height are missing.") from None
+                check_image_size(h, w, rwhere)
                 mask = decode_brush_rle(value.get("rle"), h, w, rwhere)
                 labels = value.get("brushlabels") or value.get("labels") or []
                 if not labels:

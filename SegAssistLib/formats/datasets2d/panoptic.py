@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from SegAssistLib.formats.datasets2d.model import Dataset2D, Region2D, Sample2D, image_entry_extra, restore_image_entry_extra
-from SegAssistLib.errors import FormatError
+from SegAssistLib.errors import FormatError, OptionError
 from SegAssistLib.io.atomic import atomic_group
 from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.formats.ontology.coco_categories import categories_to_ontology, ontology_to_categories
@@ -51,7 +51,7 @@ def _bbox(mask: np.ndarray) -> list[int]:
 def assemble_panoptic(sample: Sample2D, ontology: Ontology, overlap: str = "error") -> tuple[np.ndarray, list[dict]]:
     """One image's panoptic id map (int32, 0 = void) and COCO ``segments_info``, by the module's overlap rule."""
     if overlap not in OVERLAP_RULES:
-        raise ValueError(f"overlap must be one of {OVERLAP_RULES}, not {overlap!r}")
+        raise OptionError(f"overlap must be one of {OVERLAP_RULES}, not {overlap!r}")
     ids = np.zeros(sample.shape, dtype=np.int32)
     kinds = {c.id: c.kind for c in ontology}
     unknown = sorted({r.class_id for r in sample.regions} - set(kinds))
@@ -161,11 +161,25 @@ def read_coco_panoptic(json_path: str | os.PathLike, png_dir: str | os.PathLike 
     doc = _load_json(json_path)
     if not isinstance(doc, dict) or "annotations" not in doc or "categories" not in doc:
         raise FormatError(f"{json_path}: not a COCO panoptic file (needs 'annotations' and 'categories').")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(doc.get(key, []), list) or not all(isinstance(x, dict) for x in doc.get(key, [])):
+            raise FormatError(f"{json_path}: COCO panoptic '{key}' must be a list of objects.")
+    from SegAssistLib.io.jsonfile import malformed
+
+    with malformed(str(json_path), "COCO panoptic file"):
+        return _panoptic_to_dataset(doc, json_path, png_dir)
+
+
+def _panoptic_to_dataset(doc: dict, json_path: Path, png_dir: Path) -> Dataset2D:
+    from SegAssistLib.formats.datasets2d.images import read_image
+
     ontology = categories_to_ontology(doc["categories"], str(json_path))
     names = {im["id"]: im for im in doc.get("images", [])}
     dataset = Dataset2D(ontology)
     for ann in doc["annotations"]:
-        png = png_dir / ann["file_name"]
+        from SegAssistLib.io.paths import contained
+
+        png = contained(png_dir, ann["file_name"], f"{json_path}, annotation of image {ann.get('image_id')}")
         rgb, _ = read_image(png)
         if rgb.ndim != 3 or rgb.shape[2] < 3:
             raise FormatError(f"{png}: a COCO panoptic PNG must be RGB; got shape {rgb.shape}.")

@@ -105,7 +105,10 @@ def write_images(dataset: Dataset2D, folder: str | Path) -> list[Path]:
     if missing:
         raise FormatError(f"Image {missing[0]} has no pixels to write.")
     with atomic_group():
-        return [write_image(s.image, Path(folder) / s.name) for s in dataset.samples]
+        from SegAssistLib.io.paths import contained
+
+        # Sample names come from data files (COCO file_name, ...): they must stay inside ``folder``.
+        return [write_image(s.image, contained(folder, s.name, f"image {s.name!r}")) for s in dataset.samples]
 
 
 def _stack_geometry(samples: Sequence[Sample2D], spacing: Sequence[float]) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from SegAssistLib.errors import FormatError, SegAssistError
+from SegAssistLib.errors import FormatError, OptionError, SegAssistError
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.formats.ontology.model import Ontology, OntologyClass, check_kind, hex_color
 from SegAssistLib.core.segmentation import Terminology
@@ -78,7 +78,7 @@ def labeling_config(ontology: Ontology, control: str | None = None, from_name: s
     """Labeling-config XML text: an ``<Image>`` and the classes grouped by control tag (default BrushLabels,
     or the control a class was read from)."""
     if control is not None and control not in CONTROL_TAGS:
-        raise SegAssistError(f"Unknown Label Studio control {control!r}; use one of {', '.join(CONTROL_TAGS)}.")
+        raise OptionError(f"Unknown Label Studio control {control!r}; use one of {', '.join(CONTROL_TAGS)}.")
     view = ET.Element("View")
     ET.SubElement(view, "Image", name=to_name, value="$image", zoom="true")
     groups: dict[str, ET.Element] = {}

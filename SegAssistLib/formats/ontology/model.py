@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Iterator
 
-from SegAssistLib.errors import FormatError, SegAssistError
+from SegAssistLib.errors import FormatError, OptionError
 from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
 
 KINDS = ("stuff", "thing")
@@ -147,7 +147,7 @@ class Ontology:
         for c in self._classes:
             if c.name == name:
                 return c
-        raise SegAssistError(f"No class named {name!r} in the ontology; classes: {self.names}.")
+        raise OptionError(f"No class named {name!r} in the ontology; classes: {self.names}.")
 
     def by_id(self, class_id: int) -> OntologyClass:
         for c in self._classes:

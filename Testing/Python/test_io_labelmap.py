@@ -129,7 +129,7 @@ def test_failed_write_leaves_previous_files_intact(brain1, tmp_path, monkeypatch
     with pytest.raises(OSError, match="disk full"):
         write_labelmap(two_segments(brain1, overlap=False), tmp_path / "labels.nii.gz")
     assert (image_path.read_bytes(), table_path.read_bytes()) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv", "labels.nii.gz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.nii.gz", "labels.nii.gz.csv"]
 
 
 def test_bad_inputs(brain1, tmp_path):

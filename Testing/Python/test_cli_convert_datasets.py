@@ -1,34 +1,27 @@
-"""``segassist convert`` for 2D datasets (through convert's hook into cli/convert_datasets.py) and
-``segassist ontology``: real files in, files that real peers (slicerio, pycocotools) read out, clear errors."""
+"""``segassist convert`` for 2D datasets (options parsed by cli/convert_datasets.py, work done by
+SegAssistLib.operations.datasets2d) and ``segassist ontology``: real files in, files that real peers (slicerio, pycocotools) read out, clear errors."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
-from SegAssistLib.cli import convert_datasets
 from SegAssistLib.cli.main import main
+from SegAssistLib.operations.datasets2d import is_dataset2d_conversion
 
 
-def _args(*argv: str) -> argparse.Namespace:
-    """Parse like ``segassist convert`` once it includes convert_datasets.add_arguments."""
-    p = argparse.ArgumentParser()
-    p.add_argument("input")
-    p.add_argument("output")
-    p.add_argument("--reference")
-    convert_datasets.add_arguments(p)
-    return p.parse_args(argv)
+def convert(*argv: str) -> int:
+    return main(["convert", *argv])
 
 
-def test_handles_only_2d_conversions(tmp_path, stardist_dir, case_path):
-    assert convert_datasets.handles(str(stardist_dir / "mask2d.tif"), str(tmp_path / "x_panoptic.json"))
-    assert convert_datasets.handles(str(case_path("lung2", "label")), str(tmp_path / "coco.json"))
-    # Volume-to-volume conversions stay with convert itself.
-    assert not convert_datasets.handles(str(case_path("lung2", "label")), str(tmp_path / "a.seg.nrrd"))
-    assert not convert_datasets.handles(str(tmp_path / "a.seg.nrrd"), str(tmp_path / "b.nii.gz"))
+def test_only_2d_conversions_go_to_the_2d_operations(tmp_path, stardist_dir, case_path):
+    assert is_dataset2d_conversion(str(stardist_dir / "mask2d.tif"), str(tmp_path / "x_panoptic.json"))
+    assert is_dataset2d_conversion(str(case_path("lung2", "label")), str(tmp_path / "coco.json"))
+    # Volume-to-volume conversions stay 3D.
+    assert not is_dataset2d_conversion(str(case_path("lung2", "label")), str(tmp_path / "a.seg.nrrd"))
+    assert not is_dataset2d_conversion(str(tmp_path / "a.seg.nrrd"), str(tmp_path / "b.nii.gz"))
 
 
 def test_label_image_to_panoptic_and_coco_via_segassist_convert(stardist_dir, tmp_path, capsys):
@@ -54,14 +47,12 @@ def test_label_image_to_panoptic_and_coco_via_segassist_convert(stardist_dir, tm
 
 
 def test_image_option_and_label_studio(stardist_dir, tmp_path):
-    args = _args(str(stardist_dir / "mask2d.tif"), str(tmp_path / "ls_tasks.json"), "--image",
-                 str(stardist_dir / "img2d.tif"), "--thing", "nucleus")
-    assert convert_datasets.run(args) == 0
+    assert convert(str(stardist_dir / "mask2d.tif"), str(tmp_path / "ls_tasks.json"), "--image",
+                   str(stardist_dir / "img2d.tif"), "--thing", "nucleus") == 0
     assert (tmp_path / "ls_tasks_config.xml").read_text().count("<Label ") == 2
     assert (tmp_path / "ls_tasks_images" / "img2d.tif").is_file()
-    back = _args(str(tmp_path / "ls_tasks.json"), str(tmp_path / "semantic"), "--ontology",
-                 str(tmp_path / "ls_tasks_config.xml"), "--source", "predictions")
-    assert convert_datasets.run(back) == 0
+    assert convert(str(tmp_path / "ls_tasks.json"), str(tmp_path / "semantic"), "--ontology",
+                   str(tmp_path / "ls_tasks_config.xml"), "--source", "predictions") == 0
     from PIL import Image
 
     sem = Image.open(tmp_path / "semantic" / "img2d.png")
@@ -73,14 +64,12 @@ def test_volume_slices_to_coco_and_back_to_seg_nrrd(case_path, tmp_path):
     from SegAssistLib.io.volumes import read_volume
 
     label = read_volume(case_path("lung2", "label"))
-    args = _args(str(case_path("lung2", "label")), str(tmp_path / "lung_coco.json"),
-                 "--reference", str(case_path("lung2", "image")), "--plane", "axial", "--slices", "14-26")
-    assert convert_datasets.run(args) == 0
+    assert convert(str(case_path("lung2", "label")), str(tmp_path / "lung_coco.json"),
+                   "--reference", str(case_path("lung2", "image")), "--plane", "axial", "--slices", "14-26") == 0
     coco = json.loads((tmp_path / "lung_coco.json").read_text())
     assert len(coco["images"]) == 13 and len(coco["annotations"]) == 11
-    back = _args(str(tmp_path / "lung_coco.json"), str(tmp_path / "back.seg.nrrd"),
-                 "--images-dir", str(tmp_path / "lung_coco_images"), "--volume-out", str(tmp_path / "vol.nrrd"))
-    assert convert_datasets.run(back) == 0
+    assert convert(str(tmp_path / "lung_coco.json"), str(tmp_path / "back.seg.nrrd"),
+                   "--images-dir", str(tmp_path / "lung_coco_images"), "--volume-out", str(tmp_path / "vol.nrrd")) == 0
     seg = slicerio.read_segmentation(str(tmp_path / "back.seg.nrrd"))
     assert len(seg["segments"]) == 1
     assert int((seg["voxels"] > 0).sum()) == int((label.array > 0).sum())

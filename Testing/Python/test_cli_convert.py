@@ -30,7 +30,7 @@ def test_seg_nrrd_to_labelmap_and_back(brain_seg_nrrd, tmp_path, capsys):
     seg, path = brain_seg_nrrd
     assert main(["convert", str(path), str(tmp_path / "labels.nii.gz")]) == 0
     assert "2 segment(s)" in capsys.readouterr().out
-    assert (tmp_path / "labels.csv").is_file()
+    assert (tmp_path / "labels.nii.gz.csv").is_file()
     assert main(["convert", str(tmp_path / "labels.nii.gz"), str(tmp_path / "again.seg.nrrd")]) == 0
     back = read_seg_nrrd(tmp_path / "again.seg.nrrd")
     for s in seg:
@@ -77,7 +77,7 @@ def test_overlap_refused_unless_allowed(brain1, tmp_path, capsys):
     assert "overlap" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["overlap.seg.nrrd"]
     assert main(["convert", str(path), str(tmp_path / "labels.nrrd"), "--allow-overlap", "--table-format", "ctbl"]) == 0
-    assert (tmp_path / "labels.ctbl").is_file()
+    assert (tmp_path / "labels.nrrd.ctbl").is_file()
 
 
 def test_slicer_segmentation_saved_as_plain_nrrd_keeps_segments(brain_seg_nrrd, tmp_path):

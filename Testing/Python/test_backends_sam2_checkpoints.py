@@ -123,7 +123,7 @@ def test_offline_message_names_url_and_how_to_pass_file(tmp_path):
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}/sam2.1_hiera_tiny.pt"
     with pytest.raises(BackendError) as info:
-        ck.resolve_checkpoint("tiny", cache_dir=tmp_path, url=url, progress=False)
+        ck.resolve_checkpoint("tiny", cache_dir=tmp_path, url=url, sha256=SHA, progress=False)
     msg = str(info.value)
     assert url in msg and "--checkpoint" in msg and str(tmp_path / "sam2.1_hiera_tiny.pt") in msg
     assert list(tmp_path.iterdir()) == []
