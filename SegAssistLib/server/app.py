@@ -39,10 +39,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import SegAssistError, ServerError
 from SegAssistLib.server import auth, operations, wire
 from SegAssistLib.server.label_studio import LabelStudioBackend
-from SegAssistLib.server.sessions import ServerError, SessionManager
+from SegAssistLib.server.sessions import SessionManager
 
 log = logging.getLogger("segassist.server")
 ENVELOPE = "application/x-segassist-envelope"

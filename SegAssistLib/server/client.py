@@ -19,18 +19,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import RemoteError, SegAssistError
 from SegAssistLib.server import wire
 
 ENVELOPE = "application/x-segassist-envelope"
-
-
-class RemoteError(SegAssistError):
-    """The server refused a request; ``status`` is its HTTP status and the message its explanation."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(f"SegAssist server: {message} (HTTP {status})")
-        self.status = status
 
 
 class RemoteKeyframe:

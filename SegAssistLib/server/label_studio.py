@@ -32,7 +32,8 @@ import numpy as np
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
 from SegAssistLib.core.volume import Volume
-from SegAssistLib.server.sessions import ServerError, SessionManager
+from SegAssistLib.errors import ServerError
+from SegAssistLib.server.sessions import SessionManager
 
 log = logging.getLogger("segassist.server")
 

@@ -16,8 +16,9 @@ import numpy as np
 
 from SegAssistLib.core.planes import PLANES, PlaneView
 from SegAssistLib.core.prompts import slice_prompt_from_ras
+from SegAssistLib.errors import ServerError
 from SegAssistLib.server import wire
-from SegAssistLib.server.sessions import ServerError, Session, SessionManager, UndoStep
+from SegAssistLib.server.sessions import Session, SessionManager, UndoStep
 
 
 @dataclass

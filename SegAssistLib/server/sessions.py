@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from SegAssistLib.core.volume import Volume
-from SegAssistLib.errors import SegAssistError
+from SegAssistLib.errors import ServerError, SessionExpired
 
 log = logging.getLogger("segassist.server")
 
@@ -45,21 +45,6 @@ def release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to trim
         pass
-
-
-class ServerError(SegAssistError):
-    """An error with the HTTP status the server answers it with; the message is shown to the user."""
-
-    status = 400
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
-
-
-class SessionExpired(ServerError):
-    status = 410
 
 
 @dataclass

@@ -23,15 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from SegAssistLib.errors import WireError
+
 MAGIC = b"SGA1"
 #: Element types a volume or mask may have on the wire (anything else is refused with a message).
 DTYPES = ("bool", "uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
 #: Upper bound of a decompressed array (4 GiB), so a small malicious body cannot exhaust memory.
 MAX_ARRAY_BYTES = 4 << 30
-
-
-class WireError(ValueError):
-    """A payload that is not a valid envelope; the message says what is wrong."""
 
 
 def pack(array: np.ndarray, header: dict[str, Any] | None = None, level: int = 1) -> bytes:
