@@ -8,6 +8,7 @@ costs well under 1 % of the volume's bytes.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import time
@@ -124,6 +125,14 @@ def test_401_without_key_and_key_required_beyond_localhost(server, case):
         assert status == 401 and "API key" in json.loads(data)["error"]
     assert raw(srv.url, "GET", "/capabilities", key=None)[0] == 401
     assert raw(srv.url, "GET", "/health", key=None)[0] == 200  # Label Studio's probe stays open
+    # Label Studio's "Basic Authentication" for ML backends: any user name, the key as password.
+    parts = urllib.parse.urlsplit(srv.url)
+    for password, expected in ((KEY, 200), ("nope", 401)):
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        token = base64.b64encode(f"labelstudio:{password}".encode()).decode()
+        conn.request("GET", "/capabilities", headers={"Authorization": f"Basic {token}"})
+        assert conn.getresponse().status == expected
+        conn.close()
     with pytest.raises(RemoteError) as err:
         RemoteEngine(srv.url, case[0], api_key="nope")
     assert err.value.status == 401
