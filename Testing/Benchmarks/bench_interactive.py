@@ -1,23 +1,26 @@
-"""Interactive segmentation with a simulated user: our classical backend against Slicer's own GrowCut.
+"""Interactive segmentation on the development set (issue 14): every backend against Slicer's GrowCut.
 
-Cases (real data): pyradiomics lung2 (CT lesion) and brain1 (MR tumour) from the fetched data (Testing/Data/fetch_data.py), and the
-MNI152 2009 T1 template with its brain mask (nilearn). On every axial slice that holds the object (MNI:
-``--mni-slices`` slices spread over the brain), a simulated user clicks (first click at the object's centre,
-then at the centre of the largest error) up to ``--clicks`` times. Reported per method:
+Structures come from ``devset.py`` (58 labelled structures from 5 real sources, split once into a tuning
+and a held-out half in ``devset_split.json``). A simulated user (``SegAssistLib.evaluation.simulated_user``)
+prompts each structure on a few axial slices (the first, the largest and the last slice holding it; more
+without ``--quick``) and in 3D. Reported per backend and half:
 
-* Dice after 1, 3 and 5 clicks, NoC@85 and NoC@90 (clicks to reach Dice 0.85 / 0.90; ``clicks + 1`` when
-  never reached), averaged over slices;
-* Dice of a box prompt alone (the object's bounding box on the slice);
-* 3D Dice of the keyframe workflow (clicks on every ``--every``-th slice, then ``propagate``);
-* seconds per interaction (mean and max) on this machine, and the ratio to GrowCut.
+* ``Dice@1`` / ``Dice@3``: single-slice Dice after 1 and 3 clicks (first at the centre, then at the
+  centre of the largest error); ``box``: Dice of the slice's bounding box alone;
+* ``3D click/3``: 3D Dice after one click on every 3rd slice holding the object (first and last included)
+  and ``propagate``; ``3D box/5``: the same with a box on every 5th slice;
+* ``max vol``: the largest ratio (3D result volume / true volume) over the structures, both 3D protocols;
+* ``s/int``: mean and max seconds per interaction (``add_prompt``), and the max on 512x512 slices;
+* for backends whose score is a confidence: Spearman correlation of the score with Dice over prompted
+  and propagated slices.
 
-Every method gets the same seeds: the classical backend's seed builder turns the clicks into object and
-background seeds on the same region of interest, and only the seeded algorithm differs (watershed =
-ours, the default; random walker and geodesic = the other candidates; ``slicer_growcut`` = Slicer's "Grow from seeds",
-``vtkImageGrowCutSegment`` from slicer-core, run in the same process). ``--sam2-checkpoint`` adds the SAM 2
-backend through the same protocol.
+Backends: any name from the registry (``--backend classical,litemedsam``; ``all`` = every registered one
+that loads), plus ``slicer_growcut``: Slicer's "Grow from seeds" given the same clicks or boxes plus a
+background ring (``growcut_peer.py``). ``--seed-option NAME=VALUE`` overrides a classical SeedOptions field
+(tune on ``--half tuning`` only). The last line times 1,000 prompt points on one 512x512 slice against
+one point (issue 18).
 
-Run: ``python Testing/Benchmarks/bench_interactive.py [--clicks 10] [--methods watershed,slicer_growcut] [--mni-3d]``
+Run: ``python Testing/Benchmarks/bench_interactive.py --half heldout [--quick] [--backend classical]``
 """
 
 from __future__ import annotations
@@ -28,119 +31,197 @@ import sys
 import time
 
 import numpy as np
-from benchlib import DATA, load_mni152
+from scipy.stats import spearmanr
 
-from SegAssistLib.evaluation import simulated_user as su
-from SegAssistLib.backends.classical.backend import ClassicalBackend
+import devset
+from growcut_peer import GrowCutPeer
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
-from SegAssistLib.core.volume import Volume
-
-DATA = DATA / "pyradiomics"
-
-
-def load_cases(mni_slices: int) -> dict[str, tuple[Volume, np.ndarray, list[int] | None]]:
-    """name -> (image, 3D ground truth, slices to click on (None = all with the object))."""
-    from SegAssistLib.io.volumes import read_volume
-
-    cases = {}
-    for name in ("lung2", "brain1"):
-        if (DATA / f"{name}_image.nrrd").exists():
-            cases[name] = (read_volume(DATA / f"{name}_image.nrrd"), read_volume(DATA / f"{name}_label.nrrd").array > 0, None)
-        else:
-            print(f"skipping {name}: {DATA} not found", file=sys.stderr)
-    mni = load_mni152()
-    if mni is None:
-        print("skipping MNI152: nilearn not installed", file=sys.stderr)
-        return cases
-    image, gt = mni
-    view = PlaneView(image, "axial")
-    present = [n for n in range(view.n_slices) if view.slice(n, gt).sum() > 2000]
-    picks = [present[int(i)] for i in np.linspace(0, len(present) - 1, mni_slices + 2)[1:-1]]
-    cases["mni152_brain"] = (image, gt, picks)
-    return cases
+from SegAssistLib.evaluation import simulated_user as su
+from SegAssistLib.evaluation.metrics import dice
 
 
-def make_backends(methods: list[str], sam2_checkpoint: str | None, seed_options: list[str] = ()):
-    from SegAssistLib.backends.classical.seeds import SeedOptions
-
-    opts = SeedOptions(**{k: float(v) for k, v in (o.split("=", 1) for o in seed_options)})
-    backends = {m: ClassicalBackend(m, opts) for m in methods}
-    if sam2_checkpoint:
-        from SegAssistLib.backends import get_backend
-
-        backends["sam2"] = get_backend("sam2", checkpoint=sam2_checkpoint)
-    return backends
+def click_slices(view: PlaneView, gt: np.ndarray, quick: bool) -> list[int]:
+    present = [n for n in range(view.n_slices) if view.slice(n, gt).any()]
+    largest = su.largest_slice(view, gt)
+    if quick:
+        picks = {present[0], largest, present[-1]}
+    else:
+        picks = {present[int(round(q * (len(present) - 1)))] for q in (0, 0.25, 0.5, 0.75, 1)} | {largest}
+    return sorted(picks)
 
 
-def click_metrics(backend, image: Volume, gt: np.ndarray, slices: list[int] | None, clicks: int) -> dict:
-    view = PlaneView(image, "axial")
-    if slices is None:
-        slices = [n for n in range(view.n_slices) if view.slice(n, gt).any()]
-    rows, seconds = [], []
+def box_of(gt2d: np.ndarray) -> tuple[float, float, float, float]:
+    """The slice's bounding box, half a pixel wider where the object is one pixel thin (no zero-size box)."""
+    r0, c0, r1, c1 = su.box_from_mask(gt2d)
+    if r1 == r0:
+        r0, r1 = r0 - 0.5, r1 + 0.5
+    if c1 == c0:
+        c0, c1 = c0 - 0.5, c1 + 0.5
+    h, w = gt2d.shape
+    return max(r0, 0.0), max(c0, 0.0), min(r1, h - 1.0), min(c1, w - 1.0)
+
+
+def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], dims: int, rec: dict) -> None:
+    """Prompt one structure with one backend; append to the lists in ``rec``."""
     for n in slices:
         gt2d = np.asarray(view.slice(n, gt), bool)
         with backend.open_session(view) as session:
-            run = su.simulate_clicks(session, n, gt2d, clicks)
-        with backend.open_session(view) as session:  # the other first interaction: the object's bounding box
-            box = su.dice(session.add_prompt(n, SlicePrompt(box=su.box_from_mask(gt2d))).mask, gt2d)
-        rows.append([run.dice_at(1), run.dice_at(3), run.dice_at(5), run.noc(0.85, clicks), run.noc(0.90, clicks), box])
-        seconds += run.seconds
-    r = np.mean(rows, axis=0)
-    return {"dice1": r[0], "dice3": r[1], "dice5": r[2], "noc85": r[3], "noc90": r[4], "box": r[5],
-            "t_mean": float(np.mean(seconds)), "t_max": float(np.max(seconds)), "slices": len(slices),
-            "shape": view.slice_shape}
+            pred = np.zeros_like(gt2d)
+            dices = []
+            for i in range(3):
+                if i == 0:
+                    (r, c), label = su.first_click(gt2d), 1
+                else:
+                    nxt = su.next_click(gt2d, pred)
+                    if nxt is None:
+                        break
+                    (r, c), label = nxt
+                t0 = time.perf_counter()
+                res = session.add_prompt(n, SlicePrompt(points=[[r, c]], labels=[label]))
+                dt = time.perf_counter() - t0
+                rec["seconds"].append(dt)
+                if gt2d.shape[0] * gt2d.shape[1] >= 512 * 512:
+                    rec["seconds512"].append(dt)
+                pred = res.mask
+                dices.append(dice(pred, gt2d))
+                if i == 0:
+                    rec["pairs"].append((res.score, dices[-1]))
+            rec["dice1"].append(dices[0])
+            rec["dice3"].append(dices[min(2, len(dices) - 1)])
+        with backend.open_session(view) as session:
+            t0 = time.perf_counter()
+            res = session.add_prompt(n, SlicePrompt(box=box_of(gt2d)))
+            rec["seconds"].append(time.perf_counter() - t0)
+            rec["box"].append(dice(res.mask, gt2d))
+            rec["pairs"].append((res.score, rec["box"][-1]))
+    if dims != 3 or len(slices) < 2:
+        return
+    true_volume = max(int(gt.sum()), 1)
+    for key, every, use_box in (("d3_click", 3, False), ("d3_box", 5, True)):
+        out = np.zeros(gt.shape, bool)
+        with backend.open_session(view) as session:
+            for n in su.keyframes(view, gt, every):
+                gt2d = np.asarray(view.slice(n, gt), bool)
+                prompt = (SlicePrompt(box=box_of(gt2d)) if use_box
+                          else SlicePrompt(points=[list(su.first_click(gt2d))], labels=[1]))
+                session.add_prompt(n, prompt)
+            for res in session.propagate("both"):
+                view.write_slice(out, res.slice_index, res.mask)
+                gt2d = np.asarray(view.slice(res.slice_index, gt), bool)
+                if gt2d.any() or res.mask.any():
+                    rec["pairs3d"].append((res.score, dice(res.mask, gt2d)))
+        rec[key].append(dice(out, gt))
+        rec["volratio"].append(out.sum() / true_volume)
 
 
-def keyframe_dice(backend, image: Volume, gt: np.ndarray, every: int, clicks: int) -> tuple[float, float, int]:
+def make_backends(names: list[str], seed_options: list[str]) -> dict:
+    from SegAssistLib.backends.registry import available_backends, get_backend
+
+    if names == ["all"]:
+        names = available_backends() + ["slicer_growcut"]
+    out = {}
+    for name in names:
+        if name == "slicer_growcut":
+            out[name] = None  # built per structure (its background ring comes from the truth)
+            continue
+        opts = {}
+        if name == "classical" and seed_options:
+            from SegAssistLib.backends.classical.seeds import SeedOptions
+
+            opts["seed_options"] = SeedOptions(**{k: float(v) for k, v in (o.split("=", 1) for o in seed_options)})
+        try:
+            out[name] = get_backend(name, **opts)
+        except Exception as exc:  # noqa: BLE001 - a backend without weights here is reported, not fatal
+            print(f"backend {name!r} not run: {exc}", file=sys.stderr)
+    return out
+
+
+def seeding_speed() -> str:
+    """1,000 prompt points on a 512x512 slice (lung2) against one point: issue 18's target is < 2 s."""
+    from SegAssistLib.backends.classical.backend import ClassicalBackend
+    from SegAssistLib.io.volumes import read_volume
+
+    d = devset.fetch_data.fetch("pyradiomics")
+    image = read_volume(d / "lung2_image.nrrd")
+    gt3 = read_volume(d / "lung2_label.nrrd").array > 0
     view = PlaneView(image, "axial")
-    t0 = time.perf_counter()
-    with backend.open_session(view) as session:
-        mask, keys = su.simulate_keyframes(session, view, gt, every, clicks)
-    return su.dice(mask, gt), time.perf_counter() - t0, len(keys)
+    n = su.largest_slice(view, gt3)
+    gt = np.asarray(view.slice(n, gt3), bool)
+    rng = np.random.default_rng(0)
+    inside, outside = np.argwhere(gt), np.argwhere(~gt)
+    pts = np.concatenate([inside[rng.choice(len(inside), 500)], outside[rng.choice(len(outside), 500)]])
+    many = SlicePrompt(points=pts.astype(float), labels=np.r_[np.ones(500), np.zeros(500)].astype(int))
+    one = SlicePrompt(points=[list(su.first_click(gt))], labels=[1])
+    times = {}
+    for label, prompt in (("1 point", one), ("1000 points", many)):
+        with ClassicalBackend().open_session(view) as session:
+            t0 = time.perf_counter()
+            session.add_prompt(n, prompt)
+            times[label] = time.perf_counter() - t0
+    return (f"classical, one interaction on lung2 {gt.shape[0]}x{gt.shape[1]}: 1 point {times['1 point']:.3f} s, "
+            f"1000 points {times['1000 points']:.3f} s ({times['1000 points'] / times['1 point']:.1f}x one point)")
+
+
+def _fmt(v: list[float]) -> str:
+    return f"{np.mean(v):.3f}" if v else "n/a"
+
+
+def _rho(pairs) -> str:
+    if len(pairs) < 3 or len({p[0] for p in pairs}) < 2:
+        return "const"
+    return f"{spearmanr([p[0] for p in pairs], [p[1] for p in pairs])[0]:.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clicks", type=int, default=10, help="clicks per slice (NoC is capped here)")
-    ap.add_argument("--methods", default="random_walker,slicer_growcut,watershed,geodesic")
-    ap.add_argument("--every", type=int, default=3, help="keyframe spacing for the 3D workflow")
-    ap.add_argument("--keyframe-clicks", type=int, default=2, help="clicks on each keyframe")
-    ap.add_argument("--mni-slices", type=int, default=6, help="axial MNI slices to click on")
-    ap.add_argument("--mni-3d", action="store_true", help="also run the 3D workflow on MNI (large, slow)")
-    ap.add_argument("--sam2-checkpoint", help="add the SAM 2 backend with this checkpoint")
-    ap.add_argument("--seed-option", action="append", default=[], metavar="NAME=VALUE",
-                    help="override a SeedOptions field for every classical method (tuning)")
-    ap.add_argument("--cases", default="lung2,brain1,mni152_brain")
+    ap.add_argument("--backend", default="classical,slicer_growcut",
+                    help="comma-separated registry names and/or slicer_growcut, or 'all'")
+    ap.add_argument("--half", choices=("tuning", "heldout", "both"), default="heldout")
+    ap.add_argument("--quick", action="store_true", help="3 prompted slices per structure instead of 5-6")
+    ap.add_argument("--only", default="", help="comma-separated substrings of structure ids to run")
+    ap.add_argument("--per-structure", action="store_true", help="print one row per structure too")
+    ap.add_argument("--seed-option", action="append", default=[], metavar="NAME=VALUE")
     args = ap.parse_args(argv)
 
-    cases = {k: v for k, v in load_cases(args.mni_slices).items() if k in args.cases.split(",")}
-    backends = make_backends(args.methods.split(","), args.sam2_checkpoint, args.seed_option)
-    print(f"simulated user, up to {args.clicks} clicks per slice; 3D: keyframes every {args.every} slices, "
-          f"{args.keyframe_clicks} clicks each; CPU cores: {os.cpu_count()}\n")
-    header = ("| case | method | slices | Dice@1 | Dice@3 | Dice@5 | NoC@85 | NoC@90 | Dice, box | 3D Dice | "
-              "s/interaction (mean / max) | time vs GrowCut |")
-    print(header)
-    print("|" + "---|" * 12)
-    if cases:  # warm-up: the first call of a method imports its library (slicer-core for GrowCut)
-        image, gt, _ = next(iter(cases.values()))
-        view = PlaneView(image, "axial")
-        for backend in backends.values():
-            click_metrics(backend, image, gt, [su.largest_slice(view, gt)], 1)
-    for name, (image, gt, slices) in cases.items():
-        results = {}
-        for mname, backend in backends.items():
-            m = click_metrics(backend, image, gt, slices, args.clicks)
-            if name != "mni152_brain" or args.mni_3d:
-                m["dice3d"], m["t3d"], m["keys"] = keyframe_dice(backend, image, gt, args.every, args.keyframe_clicks)
-            results[mname] = m
-        ref = results.get("slicer_growcut")
-        for mname, m in results.items():
-            ratio = f"{m['t_mean'] / ref['t_mean']:.2f}x" if ref else "-"
-            d3 = f"{m['dice3d']:.3f}" if "dice3d" in m else "n/a"
-            print(f"| {name} {m['shape'][0]}x{m['shape'][1]} | {mname} | {m['slices']} | {m['dice1']:.3f} | "
-                  f"{m['dice3']:.3f} | {m['dice5']:.3f} | {m['noc85']:.2f} | {m['noc90']:.2f} | {m['box']:.3f} | {d3} | "
-                  f"{m['t_mean']:.3f} / {m['t_max']:.3f} | {ratio} |", flush=True)
+    backends = make_backends(args.backend.split(","), args.seed_option)
+    halves = ["tuning", "heldout"] if args.half == "both" else [args.half]
+    split = devset.read_split()
+    print(f"development set {devset.SPLIT_PATH.name}; {'quick' if args.quick else 'full'}; CPU cores: {os.cpu_count()}")
+    for hname in halves:
+        items = [s for s in devset.half(hname) if not args.only or any(o in s.id for o in args.only.split(","))]
+        recs = {b: {k: [] for k in ("dice1", "dice3", "box", "d3_click", "d3_box", "volratio", "seconds",
+                                    "seconds512", "pairs", "pairs3d", "vis3d")} for b in backends}
+        for s in items:
+            image, gt = s.load()
+            view = PlaneView(image, "axial")
+            slices = click_slices(view, gt, args.quick)
+            visible = split["structures"][s.id]["contrast"] >= split["visible_contrast"]
+            for bname, backend in backends.items():
+                rec = recs[bname]
+                before = {k: len(v) for k, v in rec.items()}
+                run_structure(backend or GrowCutPeer(gt), view, gt, slices, s.dims, rec)
+                if visible and len(rec["d3_click"]) > before["d3_click"]:
+                    rec["vis3d"].append(rec["d3_click"][-1])
+                if args.per_structure:
+                    new = {k: v[before[k]:] for k, v in rec.items()}
+                    print(f"  {hname} {s.id:40s} {bname:15s} d1 {_fmt(new['dice1'])} d3 {_fmt(new['dice3'])} "
+                          f"box {_fmt(new['box'])} 3Dc {_fmt(new['d3_click'])} 3Db {_fmt(new['d3_box'])} "
+                          f"vol {max(new['volratio'], default=0):.2f}", flush=True)
+        print(f"\n### {hname} half: {len(items)} structures "
+              f"({sum(1 for s in items if split['structures'][s.id]['contrast'] >= split['visible_contrast'])} "
+              f"with a visible boundary)\n")
+        print("| backend | Dice@1 | Dice@3 | box | 3D click/3 | 3D click/3, visible | 3D box/5 | max vol | "
+              "s/int mean / max | max s/int 512x512 | Spearman(score, Dice) 2D / 3D |")
+        print("|" + "---|" * 11)
+        for bname, r in recs.items():
+            t512 = f"{max(r['seconds512']):.3f}" if r["seconds512"] else "n/a"
+            print(f"| {bname} | {_fmt(r['dice1'])} | {_fmt(r['dice3'])} | {_fmt(r['box'])} | {_fmt(r['d3_click'])} | "
+                  f"{_fmt(r['vis3d'])} | {_fmt(r['d3_box'])} | {max(r['volratio'], default=0):.2f} | "
+                  f"{np.mean(r['seconds']):.3f} / {np.max(r['seconds']):.3f} | {t512} | "
+                  f"{_rho(r['pairs'])} / {_rho(r['pairs3d'])} |", flush=True)
+    if "classical" in backends:
+        print("\n" + seeding_speed())
     return 0
 
 

@@ -26,6 +26,7 @@ from scipy import ndimage
 from SegAssistLib.backends.base import (
     Backend, BackendSession, Direction, SliceResult, check_direction,
 )
+from SegAssistLib.backends.classical.confidence import slice_confidence
 from SegAssistLib.backends.classical.methods import BACKGROUND, OBJECT, UNKNOWN, SeededMethod, get_method
 from SegAssistLib.backends.classical.seeds import SeedOptions, build_seeds, keep_prompted_components
 from SegAssistLib.errors import PromptError
@@ -64,9 +65,11 @@ class ClassicalSession(BackendSession):
         self.seed_options = seed_options
         self.extrapolate = extrapolate
         self.fill_holes = True
+        self.band_mm = 5.0  # between keyframes, background beyond this distance of the two keyframes' masks
         self.max_growth = 1.1  # beyond the keyframes a slice's mask may be at most this much larger
         self._prompts: dict[int, dict[int, SlicePrompt]] = {}  # object -> slice -> accumulated prompt
         self._masks: dict[int, dict[int, np.ndarray]] = {}  # object -> slice -> 2D mask
+        self._last_roi: tuple[slice, slice] | None = None  # ROI of the last solved slice (for the confidence)
 
     # ---- one slice ------------------------------------------------------------------------------
     def add_prompt(self, slice_index: int, prompt: SlicePrompt, object_id: int = 1) -> SliceResult:
@@ -78,12 +81,14 @@ class ClassicalSession(BackendSession):
         mask = self.segment_slice(n, merged)
         self._prompts.setdefault(object_id, {})[n] = merged
         self._masks.setdefault(object_id, {})[n] = mask
-        return SliceResult(n, mask, _score(mask), object_id)
+        score = slice_confidence(self.view.slice(n), mask, self.view.pixel_spacing, roi=self._last_roi)
+        return SliceResult(n, mask, score, object_id)
 
     def segment_slice(self, n: int, prompt: SlicePrompt) -> np.ndarray:
         """The mask of slice ``n`` for ``prompt`` alone (no session state is changed)."""
         image = np.asarray(self.view.slice(n), dtype=np.float32)
         s = build_seeds(image, prompt, self.view.pixel_spacing, self.seed_options)
+        self._last_roi = s.roi
         roi_mask = _solve_limited(self.method, image[s.roi], s.seeds, self.view.pixel_spacing, MAX_SOLVE_PIXELS)
         roi_mask = keep_prompted_components(roi_mask, s.object_points)
         if self.fill_holes:
@@ -139,7 +144,7 @@ class ClassicalSession(BackendSession):
                 if stop() or (max_slices is not None and emitted >= max_slices):
                     return
                 emitted += 1
-                yield SliceResult(n, inner[n], _score(inner[n]), obj)
+                yield SliceResult(n, inner[n], self._confidence(obj, n, inner[n]), obj)
             if not self.extrapolate and start is None:
                 continue
             for step, edge in ((1, hi), (-1, lo)):
@@ -155,8 +160,17 @@ class ClassicalSession(BackendSession):
                     if nxt is None:
                         break
                     emitted += 1
-                    yield SliceResult(n, nxt, _score(nxt), obj)
+                    yield SliceResult(n, nxt, self._confidence(obj, n, nxt), obj)
                     prev, n = nxt, n + step
+
+    def _confidence(self, obj: int, n: int, mask: np.ndarray) -> float:
+        """Confidence of a propagated slice: image cues plus its area against the keyframes' (interpolated
+        between the two keyframes around it, the nearest one's beyond them)."""
+        keyed = self._masks.get(obj, {})
+        keys = sorted(keyed)
+        areas = [float(keyed[k].sum()) for k in keys]
+        expected = float(np.interp(n, keys, areas)) if keys else None
+        return slice_confidence(self.view.slice(n), mask, self.view.pixel_spacing, expected_area=expected)
 
     def _between_keyframes(self, obj: int) -> dict[int, np.ndarray]:
         """3D seeded solve over the slices from the first to the last keyframe of ``obj``."""
@@ -183,6 +197,15 @@ class ClassicalSession(BackendSession):
         seeds[:, [0, -1], :] = BACKGROUND
         seeds[:, :, [0, -1]] = BACKGROUND
         er = np.maximum(np.rint(1.5 / np.array([sp_r, sp_c])).astype(int), 1)
+        if self.band_mm > 0:
+            # Between two keyframes the object lies near both of their masks: background beyond ``band_mm``
+            # of their union, so a leak cannot spread through the unprompted slices (issue 14: 150x runaway).
+            band = np.ceil(self.band_mm / np.array([sp_r, sp_c])).astype(int)
+            near = {k: ndimage.binary_dilation(keyed[k][r0:r1, c0:c1], np.ones(2 * band + 1, bool)) for k in keys}
+            for a, b in zip(keys[:-1], keys[1:]):
+                allowed = near[a] | near[b]
+                for n in range(a + 1, b):
+                    seeds[n - lo][~allowed] = BACKGROUND
         for k in keys:
             m = keyed[k][r0:r1, c0:c1]
             inner = ndimage.binary_erosion(m, np.ones(2 * er + 1, bool))
@@ -287,11 +310,6 @@ def _merge(old: SlicePrompt | None, new: SlicePrompt) -> SlicePrompt:
         box=new.box if new.box is not None else old.box,
         mask=new.mask if new.mask is not None else old.mask,
     )
-
-
-def _score(mask: np.ndarray) -> float:
-    """A crude confidence: 1 for a non-empty mask, 0 for an empty one (the methods give no calibrated score)."""
-    return 1.0 if mask.any() else 0.0
 
 
 def _object_stats(view: PlaneView, masks: dict[int, np.ndarray]) -> tuple[float, float]:

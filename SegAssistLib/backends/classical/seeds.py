@@ -32,6 +32,10 @@ import numpy as np
 from scipy import ndimage
 
 from SegAssistLib.backends.classical.methods import BACKGROUND, OBJECT, UNKNOWN
+from SegAssistLib.backends.classical.stamps import (
+    disk as _disk, in_intervals as _in_intervals, local_distance_mm as _local_distance_mm, stamp as _stamp,
+    window as _window,
+)
 from SegAssistLib.errors import PromptError
 from SegAssistLib.core.prompts import SlicePrompt
 
@@ -57,6 +61,10 @@ class SeedOptions:
     box_core_fraction: float = 0.15  # ... looking only this far (fraction of the box size) inside the box edge
     box_rare_fraction: float = 0.02  # ... "rare": under this fraction of the ring's pixels have that intensity
     box_only_outside: bool = True  # with a box alone, background seeds only outside it (no "far" pixels inside)
+    single_click_reach: float = 3.0  # one click alone: background beyond this many times its distance to an edge (0 = off)
+    single_click_min_mm: float = 6.0  # ... but never closer than this to the click
+    edge_percentile: float = 90.0  # "an edge": gradient above this percentile of the window around the click
+    edge_window_mm: float = 20.0  # ... a window of this half-width
 
 
 @dataclass
@@ -66,17 +74,6 @@ class SliceSeeds:
     roi: tuple[slice, slice]  # rows, cols of the full slice
     seeds: np.ndarray  # int8 (roi rows, roi cols): UNKNOWN / OBJECT / BACKGROUND
     object_points: np.ndarray  # (N, 2) positive clicks in ROI pixel coordinates (for component filtering)
-
-
-def _disk(shape: tuple[int, int], centres: np.ndarray, radius_px: np.ndarray) -> np.ndarray:
-    """Bool image with filled ellipses (radius per axis) around each (row, col) centre."""
-    out = np.zeros(shape, dtype=bool)
-    if len(centres) == 0:
-        return out
-    rr, cc = np.ogrid[: shape[0], : shape[1]]
-    for r, c in centres:
-        out |= ((rr - r) / radius_px[0]) ** 2 + ((cc - c) / radius_px[1]) ** 2 <= 1.0
-    return out
 
 
 def _robust_spread(image: np.ndarray) -> float:
@@ -102,7 +99,11 @@ def _unlike_surroundings(smooth: np.ndarray, box, spacing: np.ndarray, floor: fl
     mc = int((c1 - c0) * opt.box_core_fraction)
     core[r0 + mr:r1 - mr + 1, c0 + mc:c1 - mc + 1] = True
     values = smooth[ring]
-    edges = np.arange(min(values.min(), smooth[core].min()) - floor, max(values.max(), smooth[core].max()) + 2 * floor, floor)
+    lo_v, hi_v = min(values.min(), smooth[core].min()), max(values.max(), smooth[core].max())
+    # A bin width of at least 1/2000 of the range: a slice whose 1st-99th percentile spread is tiny (mostly
+    # air or zero padding) would otherwise ask for billions of bins.
+    floor = max(floor, float(hi_v - lo_v) / 2000.0, 1e-6)
+    edges = np.arange(lo_v - floor, hi_v + 2 * floor, floor)
     hist, _ = np.histogram(values, bins=edges)
     density = np.convolve(hist, np.ones(5), mode="same") / len(values)
     idx = np.clip(np.digitize(smooth[core], edges) - 1, 0, len(density) - 1)
@@ -112,6 +113,24 @@ def _unlike_surroundings(smooth: np.ndarray, box, spacing: np.ndarray, floor: fl
     if rare.sum() < max(10, 0.02 * core.sum()):
         return None
     return rare
+
+
+def single_click_limit_mm(smooth: np.ndarray, p: np.ndarray, spacing: np.ndarray, opt: "SeedOptions") -> float:
+    """How far (mm) a single click's region may reach: ``single_click_reach`` times the distance from the
+    click to the nearest edge (gradient above the ``edge_percentile`` of a window around the click), and
+    at least ``single_click_min_mm``. The click is at the structure's centre, so that distance is about
+    its inner radius whatever the tissue around it looks like."""
+    half = np.ceil(opt.edge_window_mm / spacing).astype(int)
+    win = _window(smooth.shape, p, half)
+    patch = smooth[win]
+    spread = float(np.percentile(patch, 99) - np.percentile(patch, 1)) or 1.0
+    grad = ndimage.gaussian_gradient_magnitude(patch / spread, sigma=np.maximum(1.0 / spacing, 0.5))
+    edges = grad > np.percentile(grad, opt.edge_percentile)
+    if not edges.any():
+        return float(np.max(half * spacing))
+    dist = ndimage.distance_transform_edt(~edges, sampling=spacing)
+    r, c = np.clip(np.rint(p).astype(int) - [win[0].start, win[1].start], 0, np.asarray(patch.shape) - 1)
+    return max(opt.single_click_reach * float(dist[r, c]), opt.single_click_min_mm)
 
 
 def build_seeds(
@@ -136,9 +155,8 @@ def build_seeds(
     smooth = ndimage.gaussian_filter(image, sigma=np.maximum(opt.smoothing_mm / spacing, 0.5))
 
     # Intensity statistics of the clicked tissue (positive clicks, else the prompt mask, else box centre).
-    if len(pos):
-        sample = _disk(image.shape, pos, np.maximum(3.0 / spacing, 2.0))
-    elif prompt.mask is not None and prompt.mask.any():
+    sample = None  # (positive clicks: each click's own neighbourhood, below)
+    if not len(pos) and prompt.mask is not None and prompt.mask.any():
         sample = prompt.mask
     floor = 0.04 * _robust_spread(smooth)
     box_tissue = None
@@ -148,12 +166,19 @@ def build_seeds(
         sample = box_tissue if box_tissue is not None else _disk(
             image.shape, np.array([[(r0 + r1) / 2, (c0 + c1) / 2]]), np.maximum([(r1 - r0) / 6, (c1 - c0) / 6], 1.0))
     # One (median, spread) per positive click: a heterogeneous object (a tumour's rim and core) is
-    # clicked once per tissue, and each click vouches for its own tissue.
-    groups = [sample] if not len(pos) else [_disk(image.shape, p[None], np.maximum(3.0 / spacing, 2.0)) for p in pos]
-    stats = [(float(np.median(smooth[g])), max(float(smooth[g].std()), floor)) for g in groups]
-    similar = np.zeros(image.shape, dtype=bool)
-    for mu, sigma in stats:
-        similar |= np.abs(smooth - mu) <= opt.similar_sigmas * sigma
+    # clicked once per tissue, and each click vouches for its own tissue. Computed in a small window per
+    # click, and every full-slice test below is one pass over the union of the clicks' intensity ranges.
+    sample_r = np.maximum(3.0 / spacing, 2.0)
+    if len(pos):
+        stats = []
+        for p in pos:
+            win = _window(image.shape, p, sample_r + 1)
+            g = _stamp(win, p, sample_r)
+            v = smooth[win][g]
+            stats.append((float(np.median(v)), max(float(v.std()), floor)))
+    else:
+        stats = [(float(np.median(smooth[sample])), max(float(smooth[sample].std()), floor))]
+    similar = _in_intervals(smooth, [(mu - opt.similar_sigmas * sg, mu + opt.similar_sigmas * sg) for mu, sg in stats])
 
     # Object seeds: around each positive click, a disk of half the distance to the nearest pixel that no
     # longer looks like the clicked tissue (a single click then seeds a fair part of a homogeneous object,
@@ -161,11 +186,18 @@ def build_seeds(
     object_seed = np.zeros(image.shape, dtype=bool)
     local_mm = np.zeros(len(pos))
     if len(pos):
+        # Corrections only need distances up to their caps: search a window of that reach around them.
+        corr_half = np.ceil(max(opt.correction_reach_mm / max(opt.reach, 1e-6), opt.correction_radius_mm,
+                                opt.click_radius_mm) * 1.5 / spacing) + 2
         for i, (p, (mu, sigma)) in enumerate(zip(pos, stats)):
-            own = np.abs(smooth - mu) <= opt.similar_sigmas * sigma
-            edt = ndimage.distance_transform_edt(np.pad(own, 1, constant_values=False), sampling=spacing)[1:-1, 1:-1]
-            r, c = np.clip(np.rint(p).astype(int), 0, [nr - 1, nc - 1])
-            local_mm[i] = edt[r, c]
+            lo_v, hi_v = mu - opt.similar_sigmas * sigma, mu + opt.similar_sigmas * sigma
+            if i == 0:
+                own = (smooth >= lo_v) & (smooth <= hi_v)
+                local_mm[i] = _local_distance_mm(own, p, spacing, None, image.shape)
+            else:
+                win = _window(image.shape, p, corr_half)
+                own_w = (smooth[win] >= lo_v) & (smooth[win] <= hi_v)
+                local_mm[i] = _local_distance_mm(own_w, p, spacing, win, image.shape)
             radius_mm = max(opt.click_radius_mm, opt.seed_fraction * local_mm[i])
             if i == 0:
                 # The first click is at the object's centre. In heterogeneous tissue (a tumour's texture)
@@ -177,7 +209,10 @@ def build_seeds(
             if i > 0:  # a correction click fixes a detail near the boundary: keep its seed small
                 radius_mm = min(radius_mm, opt.correction_radius_mm)
             radius = np.maximum(radius_mm / spacing, 1.0)
-            object_seed |= _disk(image.shape, p[None], radius) & (own | _disk(image.shape, p[None], click_r))
+            win = _window(image.shape, p, np.maximum(radius, click_r) + 1)
+            own_w = (smooth[win] >= lo_v) & (smooth[win] <= hi_v)
+            stamp = _stamp(win, p, radius) & (own_w | _stamp(win, p, click_r))
+            object_seed[win] |= stamp
 
     # Region of interest.
     if prompt.box is not None:
@@ -244,11 +279,18 @@ def build_seeds(
     # Far from every clicked tissue. A box alone names no tissue (its seed is a guess), and its far pixels
     # may be the object's other parts: there the box's outside is the background.
     if opt.far_sigmas > 0 and (len(pos) or prompt.mask is not None or not opt.box_only_outside):
-        far = np.ones(shape, dtype=bool)
-        for mu, sigma in stats:
-            far &= np.abs(smooth[roi] - mu) > opt.far_sigmas * sigma
+        far = ~_in_intervals(smooth[roi], [(mu - opt.far_sigmas * sg, mu + opt.far_sigmas * sg) for mu, sg in stats])
         seeds[far] = BACKGROUND
     seeds[_disk(shape, neg - offset, click_r)] = BACKGROUND
+    if len(pos) == 1 and prompt.box is None and prompt.mask is None and opt.single_click_reach > 0:
+        # A single click says "this structure, around here": its size is bounded by the nearest image
+        # edge around the click. Without this bound a click on a small or weak-boundary cross-section
+        # floods similar neighbouring tissue up to the ROI border (issue 14: Dice 0.02 on end slices).
+        limit_mm = single_click_limit_mm(smooth, pos[0], spacing, opt)
+        rr, cc = np.ogrid[: shape[0], : shape[1]]
+        p = pos[0] - offset
+        beyond = ((rr - p[0]) * spacing[0]) ** 2 + ((cc - p[1]) * spacing[1]) ** 2 > limit_mm ** 2
+        seeds[beyond & (seeds != OBJECT)] = BACKGROUND
     if prompt.mask is not None and prompt.mask.any():
         seeds[prompt.mask[roi]] = OBJECT
     if len(pos):

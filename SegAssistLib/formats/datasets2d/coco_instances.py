@@ -186,11 +186,14 @@ def _coco_to_dataset(doc: dict, json_path: Path, images_dir) -> Dataset2D:
 
     ontology = categories_to_ontology(doc["categories"], str(json_path))
     samples: dict[int, Sample2D] = {}
-    from SegAssistLib.io.paths import check_relative_name, contained
+    # A file_name is used as given for the sample's name; joined with a folder (reading the pixels here,
+    # writing them later) it must stay inside that folder (SegAssistLib.io.paths.contained).
+    from SegAssistLib.io.paths import contained
 
     for im in doc["images"]:
         image = None
-        check_relative_name(im["file_name"], f"{json_path}, image {im.get('id')}")
+        if not isinstance(im["file_name"], str):
+            raise FormatError(f"{json_path}, image {im.get('id')}: file_name must be text.")
         check_image_size(im["height"], im["width"], f"{json_path}, image {im.get('id')}")
         if images_dir is not None and contained(images_dir, im["file_name"], f"{json_path}").is_file():
             from SegAssistLib.formats.datasets2d.images import read_image
