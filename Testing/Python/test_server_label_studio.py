@@ -19,6 +19,10 @@ import numpy as np
 import pytest
 from label_studio_converter.brush import decode_rle
 
+from SegAssistLib.backends.classical.backend import ClassicalBackend
+from SegAssistLib.core.planes import PlaneView
+from SegAssistLib.core.prompts import SlicePrompt
+from SegAssistLib.core.volume import Volume
 from SegAssistLib.formats.datasets2d.images import to_uint8, write_image
 from SegAssistLib.server.runner import ServerThread, build
 
@@ -106,6 +110,17 @@ def decode(region: dict) -> np.ndarray:
     return decode_rle(region["value"]["rle"]).reshape(h, w, 4)[:, :, 3] > 0
 
 
+def in_process(png: bytes, prompt: SlicePrompt) -> np.ndarray:
+    """The classical backend's mask for ``prompt`` on the PNG, in this process (the server must agree)."""
+    import io
+
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
+    view = PlaneView(Volume(image[None], np.diag([-1.0, -1.0, 1.0, 1.0])), "axial")
+    return np.asarray(ClassicalBackend().open_session(view).add_prompt(0, prompt, 1).mask, dtype=bool)
+
+
 def dice(a, b) -> float:
     return 2 * (a & b).sum() / max(1, a.sum() + b.sum())
 
@@ -136,13 +151,22 @@ def test_keypoint_click_gives_brush_mask_and_second_click_uses_cache(server, ima
     assert region["from_name"] == "tag" and region["to_name"] == "image"
     assert region["value"]["brushlabels"] == ["Lesion"]
     mask = decode(region)
-    assert mask.shape == gt.shape and dice(mask, gt) > 0.8
+    r, c = int(round(r)), int(round(c))
+    x, y = 100 * (c + 0.5) / w, 100 * (r + 0.5) / h  # exactly pixel (r, c)
+    png = slice_png[0]
+    assert mask.shape == gt.shape and mask.any()
     assert ls.stats["fetches"] == fetches + 1 and image_host[1][-1] == "/data/upload/1/lung2.png"
-    # Label Studio resends everything on the second click: a negative keypoint far inside the lung.
-    status, reply2 = post(url, "/predict", predict_body(7, [keypoint(x, y), keypoint(x, max(1.0, y - 15), False)]))
+    status, reply = post(url, "/predict", predict_body(7, [keypoint(x, y)]))
+    mask = decode(reply["results"][0]["result"][0])
+    np.testing.assert_array_equal(mask, in_process(png, SlicePrompt(points=[[r, c]], labels=[1])))
+    assert mask[r, c] and (mask & gt).any()
+    # Label Studio resends everything on the next click: plus a negative keypoint 15 % higher.
+    r2 = int(round((max(1.0, y - 15)) * h / 100 - 0.5))
+    status, reply2 = post(url, "/predict", predict_body(7, [keypoint(x, y), keypoint(x, 100 * (r2 + 0.5) / h, False)]))
     assert status == 200
     mask2 = decode(reply2["results"][0]["result"][0])
-    assert dice(mask2, gt) > 0.8
+    np.testing.assert_array_equal(mask2, in_process(png, SlicePrompt(points=[[r, c], [r2, c]], labels=[1, 0])))
+    assert not mask2[r2, c]
     assert ls.stats["fetches"] == fetches + 1 and ls.stats["encodes"] == encodes + 1  # cached per task
 
 
@@ -159,7 +183,9 @@ def test_rectangle_prompt(server, image_host, slice_png):
     status, reply = post(url, "/predict", predict_body(8, [item]))
     assert status == 200, reply
     mask = decode(reply["results"][0]["result"][0])
-    assert dice(mask, gt) > 0.7
+    box = (rows[0] - 3, cols[0] - 3, rows[-1] + 4, cols[-1] + 4)  # the rectangle's edges in pixel centres
+    np.testing.assert_array_equal(mask, in_process(slice_png[0], SlicePrompt(box=[v - 0.5 for v in box])))
+    assert (mask & gt).sum() > 0.5 * gt.sum()
     outside = np.ones_like(gt)
     outside[rows[0] - 3:rows[-1] + 5, cols[0] - 3:cols[-1] + 5] = False
     assert not (mask & outside).any()
