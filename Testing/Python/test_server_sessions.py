@@ -143,7 +143,7 @@ def test_401_without_key_and_key_required_beyond_localhost(server, case):
 
 def test_410_after_expiry_then_recovery(case):
     image, (i, j, k), _ = case
-    app, manager, _ = build(idle_s=0.4, sweep_s=0.1)
+    app, manager, _ = build(idle_s=2.0, sweep_s=0.1)  # long enough that a loaded machine does not expire it early
     with ServerThread(app) as srv:
         r = RemoteEngine(srv.url, image)
         r.segment("tumour", points=[[i, j, k]], space="ijk")
