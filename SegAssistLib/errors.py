@@ -88,6 +88,24 @@ class UnsafePathError(SegAssistError):
     """A path would overwrite an input, or leave the folder it must stay in."""
 
 
+def import_optional(module: str, extra: str, purpose: str):
+    """Import ``module`` or raise :class:`DependencyError` naming the pip extra that provides it.
+
+    ``purpose`` says what needed it ("Reading Label Studio XML", "DICOM SEG"), so the user learns what to
+    install and why: ``pip install 'segassist[formats]'``. Returns the imported module.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or module
+        raise DependencyError(
+            f"{purpose} needs the package {missing!r}, which is not installed. "
+            f"Install the extra: pip install 'segassist[{extra}]' (or pip install -e '.[{extra}]' in a checkout)."
+        ) from None
+
+
 class ServerError(SegAssistError):
     """A request the SegAssist server refuses; ``status`` is the HTTP status it answers with (4xx)."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from SegAssistLib.backends.registry import available_backends
 from SegAssistLib.backends.sam2.checkpoints import MODELS
-from SegAssistLib.core.planes import PLANES
+from SegAssistLib.core.plane_names import PLANES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
     refuse_outputs_over_inputs(planned_outputs(args.output) + ([args.qc] if args.qc else []),
                                [args.volume, *args.prompts, args.reference], "segment")
+    from SegAssistLib.cli.checks import check_outputs
+
+    check_outputs(planned_outputs(args.output), [args.qc], "segment")
     options = backend_options(args.checkpoint, args.device, args.sha256, args.trust_unverified)
 
     bars: dict[str, tqdm] = {}
