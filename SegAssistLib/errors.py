@@ -21,6 +21,7 @@ class                       raised when
 ``MissingFileError``        an input file the user named does not exist
 ``DependencyError``         an optional package the operation needs is not installed
 ``UnsafePathError``         an output would overwrite an input, or a name from a data file leaves its folder
+``OutputNotWritableError``  an output file or folder cannot be written (read-only, parent is a file), checked first
 ``ServerError``             the SegAssist server refuses a request (``status``: the HTTP status it answers)
 ``SessionExpired``          a server session was idle too long and released (HTTP 410: re-upload, re-seed)
 ``WireError``               a server payload is not a valid array envelope
@@ -86,6 +87,10 @@ class DependencyError(SegAssistError, ImportError):
 
 class UnsafePathError(SegAssistError):
     """A path would overwrite an input, or leave the folder it must stay in."""
+
+
+class OutputNotWritableError(SegAssistError):
+    """An output file or folder cannot be written where the user asked."""
 
 
 def import_optional(module: str, extra: str, purpose: str):
