@@ -8,7 +8,6 @@ Conventions shared by every module (see docs/ARCHITECTURE.md):
 """
 
 from SegAssistLib.errors import SegAssistError
-from SegAssistLib.core.volume import Volume
 
 __version__ = "0.1.0"
 
@@ -17,6 +16,10 @@ __all__ = ["SegAssistError", "Volume", "__version__", "read_volume", "PlaneView"
 
 def __getattr__(name):
     # Lazy re-exports keep `import SegAssistLib` cheap (no SimpleITK import until needed).
+    if name == "Volume":
+        from SegAssistLib.core.volume import Volume
+
+        return Volume
     if name == "read_volume":
         from SegAssistLib.io.volumes import read_volume
 

@@ -4,7 +4,17 @@ Backends are found by name through the ``segassist.backends`` entry point group,
 registers from its own package without touching SegAssist.
 """
 
-from SegAssistLib.backends.base import Backend, BackendSession, SliceResult
-from SegAssistLib.backends.registry import available_backends, get_backend
-
 __all__ = ["Backend", "BackendSession", "SliceResult", "available_backends", "get_backend"]
+
+
+def __getattr__(name: str):
+    # Loaded on first use (base needs numpy), so `segassist --help` stays fast.
+    if name in ("Backend", "BackendSession", "SliceResult"):
+        from SegAssistLib.backends import base
+
+        return getattr(base, name)
+    if name in ("available_backends", "get_backend"):
+        from SegAssistLib.backends import registry
+
+        return getattr(registry, name)
+    raise AttributeError(name)

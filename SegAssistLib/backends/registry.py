@@ -10,6 +10,9 @@ from SegAssistLib.errors import BackendError
 _BUILTIN = {
     "classical": "SegAssistLib.backends.classical.backend:ClassicalBackend",
     "sam2": "SegAssistLib.backends.sam2.backend:Sam2Backend",
+    "litemedsam": "SegAssistLib.backends.sam1.litemedsam:LiteMedSamBackend",
+    "mobilesam": "SegAssistLib.backends.sam1.mobilesam:MobileSamBackend",
+    "auto": "SegAssistLib.backends.auto:AutoBackend",
 }
 
 

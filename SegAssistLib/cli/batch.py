@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     from SegAssistLib.io.atomic import atomic_output
 
     cases = read_manifest(args.manifest, args.output_dir)
+    from SegAssistLib.cli.checks import check_outputs
+
+    check_outputs([args.summary_csv, *(c.output for c in cases)], command="batch")
     if args.summary_csv:
         from SegAssistLib.io.paths import refuse_outputs_over_inputs
 

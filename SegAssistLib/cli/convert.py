@@ -47,6 +47,13 @@ def run(args: argparse.Namespace) -> int:
     from SegAssistLib.cli.convert_datasets import dataset2d_options
     from SegAssistLib.operations.convert import convert
 
+    from pathlib import Path
+
+    from SegAssistLib.cli.checks import check_outputs
+
+    out = Path(args.output)  # a file, or a folder for some 2D dataset formats
+    check_outputs([] if out.is_dir() else [out, getattr(args, "volume_out", None)],
+                  [out] if out.is_dir() else [], "convert")
     result = convert(args.input, args.output, reference=args.reference, color_table=args.color_table,
                      table_format=args.table_format, allow_overlap=args.allow_overlap,
                      ignore_frame_of_reference=args.ignore_frame_of_reference, **dataset2d_options(args))

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from SegAssistLib.core.planes import PLANES
+from SegAssistLib.core.plane_names import PLANES
 from SegAssistLib.errors import OptionError
-from SegAssistLib.formats.datasets2d.instance_linking import DEFAULT_MIN_IOU
+from SegAssistLib.formats.datasets2d.defaults import DEFAULT_MIN_IOU
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

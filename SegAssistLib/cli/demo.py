@@ -22,6 +22,9 @@ def run(args: argparse.Namespace) -> int:
 
     from SegAssistLib.operations.demo import SAMPLE_DIR, run_demo
 
+    from SegAssistLib.cli.checks import check_outputs
+
+    check_outputs(folders=[args.outdir], command="demo")
     result = run_demo(args.outdir)
     seg = result.segmentation
     sid = seg.segment_ids[0]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from SegAssistLib.core.planes import PLANES
+from SegAssistLib.core.plane_names import PLANES
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             log.info("%s: interpolating between its %d %s keyframes", step.name, len(step.keyframes), step.plane)
 
+    from SegAssistLib.cli.checks import check_outputs
+
+    check_outputs([args.output], command="interpolate")
     result = interpolate_file(args.labels, args.output, args.plane, args.segments, args.method, args.volume, report)
     print(f"{args.output}: {result.added} voxels filled by {args.method} interpolation")
     return 0

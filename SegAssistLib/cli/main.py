@@ -11,12 +11,13 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import re
 import sys
 
 from SegAssistLib.errors import SegAssistError
 
 #: Subcommand modules, in the order ``segassist --help`` lists them.
-COMMANDS = ["info", "segment", "interpolate", "convert", "ontology", "batch", "demo"]
+COMMANDS = ["info", "segment", "interpolate", "convert", "ontology", "batch", "models", "serve", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +36,32 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(module_name) is None:
             continue
         importlib.import_module(module_name).register(sub)
+    _plain_help(parser)
     return parser
+
+
+_ROLE = re.compile(r":(?:func|mod|class|data|meth|attr|exc):`~?([^`]+)`")
+
+
+def plain(text: str | None) -> str | None:
+    """Help text without reStructuredText markup (module docstrings double as ``--help`` descriptions):
+    ``code`` -> code, :func:`~a.b.name` -> name."""
+    if not text:
+        return text
+    text = _ROLE.sub(lambda m: m.group(1).rsplit(".", 1)[-1] if m.group(0).count("~") else m.group(1), text)
+    return text.replace("``", "")
+
+
+def _plain_help(parser: argparse.ArgumentParser) -> None:
+    parser.description = plain(parser.description)
+    parser.epilog = plain(parser.epilog)
+    for action in parser._actions:
+        action.help = plain(action.help) if isinstance(action.help, str) else action.help
+        if isinstance(action, argparse._SubParsersAction):
+            for choice in action._choices_actions:
+                choice.help = plain(choice.help)
+            for child in set(action.choices.values()):
+                _plain_help(child)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,28 +18,34 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     from SegAssistLib.formats.ontology import FORMATS
 
+    FORMAT_HELP = f"format (default: from the file name and content): {', '.join(FORMATS)}"
     p = sub.add_parser("ontology", help="show or convert label ontologies (Slicer, COCO, Label Studio, Encord, CVAT)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="list the classes of an ontology file")
-    show.add_argument("input")
-    show.add_argument("--from", dest="from_format", choices=FORMATS)
+    show.add_argument("input", help="ontology file (Slicer .ctbl/.csv/terminology JSON, COCO, Label Studio XML, ...)")
+    show.add_argument("--from", dest="from_format", choices=FORMATS, metavar="FORMAT", help="input " + FORMAT_HELP)
     show.add_argument("--json", action="store_true", help="print COCO-style JSON")
     conv = actions.add_parser("convert", help="convert an ontology file to another format")
-    conv.add_argument("input")
-    conv.add_argument("output")
-    conv.add_argument("--from", dest="from_format", choices=FORMATS)
-    conv.add_argument("--to", dest="to_format", choices=FORMATS)
+    conv.add_argument("input", help="ontology file to read")
+    conv.add_argument("output", help="ontology file to write (format from its name, or --to)")
+    conv.add_argument("--from", dest="from_format", choices=FORMATS, metavar="FORMAT", help="input " + FORMAT_HELP)
+    conv.add_argument("--to", dest="to_format", choices=FORMATS, metavar="FORMAT", help="output " + FORMAT_HELP)
     seg = actions.add_parser("from-segmentation", help="the classes of a segmentation file (.seg.nrrd, labelmap, DICOM SEG)")
-    seg.add_argument("input")
-    seg.add_argument("output")
-    seg.add_argument("--to", dest="to_format", choices=FORMATS)
+    seg.add_argument("input", help="segmentation file (.seg.nrrd, labelmap with colour table, DICOM SEG)")
+    seg.add_argument("output", help="ontology file to write (format from its name, or --to)")
+    seg.add_argument("--to", dest="to_format", choices=FORMATS, metavar="FORMAT", help="output " + FORMAT_HELP)
     seg.add_argument("--kind", choices=("stuff", "thing"), default="stuff", help="kind of segments that do not say")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from SegAssistLib.formats.ontology import read_ontology, write_ontology
+
+    if getattr(args, "output", None):
+        from SegAssistLib.cli.checks import check_outputs
+
+        check_outputs([args.output], command="ontology")
 
     if args.action == "from-segmentation":
         from SegAssistLib.io.segmentation_files import read_segmentation

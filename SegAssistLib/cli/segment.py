@@ -8,12 +8,13 @@ confidence plot per segment.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from SegAssistLib.backends.registry import available_backends
 from SegAssistLib.backends.sam2.checkpoints import MODELS
-from SegAssistLib.core.planes import PLANES
+from SegAssistLib.core.plane_names import PLANES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reference", help="DICOM series folder the output refers to (DICOM SEG output)")
     p.add_argument("--qc", metavar="DIR", help="write QC pictures (montage, confidence plot) here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--server", metavar="URL", help="run on a SegAssist server (segassist serve) instead of here")
+    p.add_argument("--api-key", default=os.environ.get("SEGASSIST_API_KEY"),
+                   help="the server's API key (default $SEGASSIST_API_KEY)")
     p.set_defaults(func=run)
 
 
@@ -46,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
 
     refuse_outputs_over_inputs(planned_outputs(args.output) + ([args.qc] if args.qc else []),
                                [args.volume, *args.prompts, args.reference], "segment")
+    from SegAssistLib.cli.checks import check_outputs
+
+    check_outputs(planned_outputs(args.output), [args.qc], "segment")
     options = backend_options(args.checkpoint, args.device, args.sha256, args.trust_unverified)
 
     bars: dict[str, tqdm] = {}
@@ -60,11 +67,20 @@ def run(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
-    try:
-        made = segment_files(args.volume, args.prompts, args.backend, options, args.plane, args.series, progress)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    if args.server:
+        from SegAssistLib.errors import SegAssistError
+        from SegAssistLib.operations.segment_remote import segment_files_remote
+
+        if args.qc:
+            raise SegAssistError("--qc needs the engine's per-slice confidence, which stays on the server; "
+                                 "run without --server for QC pictures.")
+        made = segment_files_remote(args.volume, args.prompts, args.server, args.api_key, args.plane, args.series)
+    else:
+        try:
+            made = segment_files(args.volume, args.prompts, args.backend, options, args.plane, args.series, progress)
+        finally:
+            for bar in bars.values():
+                bar.close()
     volume, seg, results = made.volume, made.segmentation, made.results
     extra = {"reference": args.reference} if args.reference else {}
     written = write_segmentation(seg, args.output, **extra)

@@ -27,7 +27,7 @@ from scipy import ndimage
 from SegAssistLib.errors import GeometryError, OptionError, PromptError
 from SegAssistLib.core.volume import Volume
 
-PLANES = ("axial", "coronal", "sagittal")
+from SegAssistLib.core.plane_names import PLANES  # noqa: E402  (re-exported; light for --help)
 
 # For each plane: the anatomical axis normal to it, then (anatomical axis, sign) for columns and rows;
 # sign +1 means the index increases towards the positive RAS direction of that axis.

@@ -108,7 +108,8 @@ def slice_prompt_from_ras(
     if off and max(off) > tolerance_slices:
         raise PromptError(
             f"The points lie on different {view.plane} slices ({sorted(set(slices))}); a prompt belongs to one "
-            "slice. Split them, or pass slice_index to project them onto one slice."
+            "slice. Put each slice's points in a point list of their own (one markup per slice in a .mrk.json; "
+            "from Python, slice_index= projects them onto one slice)."
         )
     box = None
     if box_pix:

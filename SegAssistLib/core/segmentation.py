@@ -216,7 +216,8 @@ class Segmentation:
         if self.overlaps() and not allow_overlap:
             raise SegmentError(
                 "Segments overlap, and a plain labelmap can hold one label per voxel: write a .seg.nrrd "
-                "(keeps overlaps as layers) or pass allow_overlap to let later segments win."
+                "(keeps overlaps as layers) or add --allow-overlap (Python: allow_overlap=True) to let later "
+                "segments win."
             )
         dtype = np.uint8 if len(self._segments) < 256 else np.uint16
         labels = np.zeros(self.shape, dtype=dtype)

@@ -5,15 +5,7 @@ disjoint. See :mod:`~SegAssistLib.interpolation.interpolate` for the rules, :mod
 :mod:`.correspondence` for the algorithm; scores live in :mod:`SegAssistLib.evaluation.metrics`.
 """
 
-from SegAssistLib.interpolation.interpolate import (
-    DEFAULT_METHOD,
-    METHODS,
-    InterpolationError,
-    choose_plane,
-    interpolate_keyframes,
-    interpolate_labelmap,
-    occupied_slices,
-)
+from SegAssistLib.interpolation.methods import DEFAULT_METHOD, METHODS
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -24,3 +16,12 @@ __all__ = [
     "interpolate_labelmap",
     "occupied_slices",
 ]
+
+
+def __getattr__(name: str):
+    # The algorithms (scipy) load on first use, so the command line's --help stays fast.
+    if name in __all__:
+        from SegAssistLib.interpolation import interpolate
+
+        return getattr(interpolate, name)
+    raise AttributeError(name)

@@ -20,14 +20,7 @@ from SegAssistLib.core.volume import Volume
 
 
 #: Interpolation methods: name -> one-line description. "sdf" is the default (best in the benchmark).
-METHODS = {
-    "sdf": "shape-based (signed distances in mm) with region correspondence, centroid alignment, a smooth "
-    "area profile per object and both readings of ambiguous pairs",
-    "sdf-basic": "plain shape-based interpolation with region correspondence (no alignment, no area profile)",
-    "itk-mci": "ITK's MorphologicalContourInterpolator (Slicer's Fill between slices; needs "
-    "itk-morphologicalcontourinterpolation)",
-}
-DEFAULT_METHOD = "sdf"
+from SegAssistLib.interpolation.methods import DEFAULT_METHOD, METHODS  # noqa: E402  (re-exported)
 
 # A fill yields (slice index, crop of the display-oriented slice, score on that crop; < 0 means inside).
 _Fill = Iterator[tuple[int, tuple[slice, slice], np.ndarray]]

@@ -10,13 +10,14 @@ Overlapping segments are kept: a binary SEG stores each segment's frames separat
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, GeometryError, MissingFileError, OptionError, SegmentError
+from SegAssistLib.errors import FormatError, GeometryError, MissingFileError, OptionError, SegmentError, import_optional
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.core.segmentation import DEFAULT_TERMINOLOGY, Code, Segment, Segmentation, Terminology
@@ -25,16 +26,18 @@ from SegAssistLib.core.volume import LPS_TO_RAS, Volume, ijk_to_ras_matrix
 #: DICOM SOP class of Segmentation Storage.
 SEG_SOP_CLASS_UID = "1.2.840.10008.5.1.4.1.1.66.4"
 
+log = logging.getLogger(__name__)
+
 
 # ---- writing ---------------------------------------------------------------------------------------------
 def _coded(code: Code) -> Any:
-    from highdicom.sr import CodedConcept
+    CodedConcept = import_optional("highdicom.sr", "formats", "DICOM SEG").CodedConcept
 
     return CodedConcept(value=code.value, scheme_designator=code.scheme, meaning=code.meaning)
 
 
 def _description(number: int, segment: Segment) -> Any:
-    import highdicom as hd
+    hd = import_optional("highdicom", "formats", "DICOM SEG")
     from pydicom.uid import generate_uid
 
     term = segment.terminology or DEFAULT_TERMINOLOGY
@@ -60,6 +63,31 @@ def _description(number: int, segment: Segment) -> Any:
     return desc
 
 
+def _complete_reference_headers(datasets: list, files: list, step: float, ref: Path, out: Path) -> None:
+    """Check (in memory) the reference attributes highdicom needs; derive what the standard allows.
+
+    FrameOfReferenceUID ties the SEG to the images' patient space: it cannot be invented (a new one would
+    refer to no images), so its absence is an error naming it. SliceThickness is Type 2 in the Image Plane
+    module (may be empty); for the SEG's pixel measures it is taken as the slice spacing that the slice
+    positions proved, which is what a contiguous series means. The files are never modified.
+    """
+    missing_for = [f for f, ds in zip(files, datasets) if not str(getattr(ds, "FrameOfReferenceUID", "") or "").strip()]
+    if missing_for:
+        raise FormatError(
+            f"{out}: the reference series in {ref} lacks FrameOfReferenceUID (in {len(missing_for)} of "
+            f"{len(datasets)} files, e.g. {Path(missing_for[0]).name}), which a DICOM SEG must reference. "
+            "Add it to the series (e.g. dcmodify -i \"(0020,0052)=<uid>\" on every file) or write another "
+            "format (.seg.nrrd, .nii.gz) instead."
+        )
+    derived = 0
+    for ds in datasets:
+        if getattr(ds, "SliceThickness", None) in (None, ""):
+            ds.SliceThickness = f"{step:.6g}"
+            derived += 1
+    if derived:
+        log.info("%s: %d reference file(s) lack SliceThickness; using the slice spacing %.6g mm", ref, derived, step)
+
+
 def write_dicom_seg(
     segmentation: Segmentation,
     path: str | os.PathLike,
@@ -72,7 +100,7 @@ def write_dicom_seg(
     The segmentation must lie on that series' grid (read it with :func:`SegAssistLib.io.volumes.read_volume`
     and build the segmentation on it). Frames without any segment are omitted. Written atomically.
     """
-    import highdicom as hd
+    hd = import_optional("highdicom", "formats", "DICOM SEG")
     import pydicom
     from pydicom.uid import generate_uid
 
@@ -104,6 +132,7 @@ def write_dicom_seg(
     for ds in datasets:
         if "SpacingBetweenSlices" in ds and abs(float(ds.SpacingBetweenSlices) - step) > 1e-3 * step:
             ds.SpacingBetweenSlices = f"{step:.6g}"
+    _complete_reference_headers(datasets, files, step, ref, p)
     ids = segmentation.segment_ids
     pixels = np.zeros(segmentation.shape + (len(ids),), dtype=np.uint8)  # (frame=k, row=j, column=i, segment)
     for n, sid in enumerate(ids):
@@ -158,7 +187,7 @@ def _segment_from_description(desc: Any) -> Segment:
         )
     color = (0.5, 0.68, 0.5)
     if "RecommendedDisplayCIELabValue" in desc:
-        import highdicom as hd
+        hd = import_optional("highdicom", "formats", "DICOM SEG")
 
         color = _rgb_from_dicom_lab(hd, desc.RecommendedDisplayCIELabValue)  # type: ignore[assignment]
     sid = str(desc.get("TrackingID", "") or f"Segment_{number}")
@@ -245,7 +274,7 @@ def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLik
     FrameOfReferenceUID differs from the SEG's is refused (the coordinates of two frames of reference do
     not match, so the masks would land in the wrong place) unless ``ignore_frame_of_reference``.
     """
-    import highdicom as hd
+    hd = import_optional("highdicom", "formats", "DICOM SEG")
     import pydicom
 
     p = Path(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, MissingFileError, OptionError, SegmentError
+from SegAssistLib.errors import FormatError, MissingFileError, OptionError, SegmentError, import_optional
 from SegAssistLib.io.atomic import atomic_group, atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.core.colors import segment_color

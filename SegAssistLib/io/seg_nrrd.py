@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError, MissingFileError, SegAssistError, SegmentError
+from SegAssistLib.errors import FormatError, MissingFileError, SegAssistError, SegmentError, import_optional
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.io.seg_grid import place_on_grid
 from SegAssistLib.core.segmentation import Segment, Segmentation, Terminology
@@ -91,7 +91,7 @@ def pack_layers(segmentation: Segmentation) -> tuple[list[int], list[int], int]:
 
 def to_slicerio(segmentation: Segmentation) -> dict[str, Any]:
     """The slicerio dict for ``segmentation`` (voxels (i, j, k) or (layer, i, j, k), IJK->LPS)."""
-    from slicerio.segmentation import terminology_entry_from_string
+    terminology_entry_from_string = import_optional("slicerio.segmentation", "formats", "Slicer .seg.nrrd files").terminology_entry_from_string
 
     layers, labels, n_layers = pack_layers(segmentation)
     voxels = np.zeros((n_layers,) + segmentation.shape, dtype=np.uint8)
@@ -195,7 +195,7 @@ def from_slicerio(data: dict[str, Any], where: str = "segmentation", reference: 
             attributes[STATUS_TAG] = info["status"]
         terminology = None
         if "terminology" in info:
-            from slicerio.segmentation import terminology_entry_to_string
+            terminology_entry_to_string = import_optional("slicerio.segmentation", "formats", "Slicer .seg.nrrd files").terminology_entry_to_string
 
             terminology = terminology_from_tag(terminology_entry_to_string(info["terminology"]), where)
         color = tuple(float(c) for c in info.get("color", (0.5, 0.68, 0.5)))
@@ -232,7 +232,7 @@ def write_seg_nrrd(segmentation: Segmentation, path: str | os.PathLike, compress
         raise FormatError(f"{p}: a Slicer segmentation file must end in .seg.nrrd.")
     if len(segmentation) == 0:
         raise SegmentError(f"{p}: the segmentation has no segments; nothing to write.")
-    from slicerio.segmentation import write_segmentation
+    write_segmentation = import_optional("slicerio.segmentation", "formats", "Slicer .seg.nrrd files").write_segmentation
 
     data = to_slicerio(segmentation)
     with atomic_output(p) as tmp:
@@ -249,7 +249,7 @@ def read_seg_nrrd(path: str | os.PathLike, reference: Volume | None = None) -> S
     p = Path(path)
     if not p.is_file():
         raise MissingFileError(f"{p}: no such file.")
-    from slicerio.segmentation import read_segmentation
+    read_segmentation = import_optional("slicerio.segmentation", "formats", "Slicer .seg.nrrd files").read_segmentation
 
     from SegAssistLib.io.declared_size import check_nrrd
 

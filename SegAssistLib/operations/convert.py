@@ -105,6 +105,10 @@ def _convert_dataset2d(input, output, reference, options: dict[str, Any]) -> Con
     inputs = [input, options.get("images_dir"), reference]
     refuse_outputs_over_inputs([output, options.get("volume_out")], inputs, "convert")
     dataset = read_dataset2d(input, reference=reference, **{k: v for k, v in options.items() if k in READ_OPTIONS})
-    written = write_dataset2d(dataset, output, inputs=inputs,
+    from SegAssistLib.operations.datasets2d import is_volume_segmentation
+
+    # A 3D output with --reference: the slices go back onto that volume's grid (the export's round trip).
+    onto = reference if reference is not None and is_volume_segmentation(output) and not is_volume_segmentation(input) else None
+    written = write_dataset2d(dataset, output, inputs=inputs, reference=onto,
                               **{k: v for k, v in options.items() if k in WRITE_OPTIONS})
     return ConvertResult(written, dataset=dataset)

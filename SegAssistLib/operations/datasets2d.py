@@ -197,6 +197,7 @@ def write_dataset2d(
     volume_out: PathLike | None = None,
     link_instances: float | None = None,
     inputs: Sequence[PathLike | None] = (),
+    reference: PathLike | None = None,
 ) -> list[Path]:
     """Write ``dataset`` in the format ``output`` names; all its files land together or not at all.
 
@@ -205,12 +206,16 @@ def write_dataset2d(
     .nii.gz) stacks the images: ``spacing`` (mm, x y z), ``volume_out`` also writes the image volume, and
     ``link_instances`` (a minimum IoU in (0, 1]) joins overlapping instances of consecutive slices into one
     3D segment. ``inputs``: files and folders the conversion read (e.g. the source images folder), which
-    no output may overwrite. Returns the files written.
+    no output may overwrite. ``reference``: for a volume output, the volume the slices were exported from;
+    each slice goes back to its recorded plane and index on that grid (sparse slices too). Returns the files
+    written.
     """
     from SegAssistLib.io.atomic import atomic_group
 
     with atomic_group():
         if is_volume_segmentation(output) and output_kind(output) is None:
+            if reference is not None:
+                return _write_onto_reference(dataset, output, reference, link_instances)
             return _write_volume(dataset, output, spacing, volume_out, link_instances)
         return _write_dataset_files(dataset, Path(output), encoding, overlap, inputs)
 
@@ -279,3 +284,12 @@ def _write_volume(dataset, output, spacing, volume_out, link_instances) -> list[
 
         written.append(write_volume(volume, volume_out))
     return written
+
+
+def _write_onto_reference(dataset, output, reference, link_instances) -> list[Path]:
+    from SegAssistLib.formats.datasets2d.onto_volume import import_onto
+    from SegAssistLib.io.segmentation_files import write_segmentation
+    from SegAssistLib.io.volumes import read_volume
+
+    segmentation = import_onto(dataset, read_volume(reference), link_instances)
+    return list(write_segmentation(segmentation, output))

@@ -130,9 +130,20 @@ def run_demo(outdir: str | os.PathLike, sample_dir: str | os.PathLike = SAMPLE_D
     write_seg_nrrd(seg, seg_path)
     from SegAssistLib.evaluation.qc import montage
 
-    montage(volume, mask, png_path, plane=prompts.plane,
+    montage(volume, mask, png_path, plane=prompts.plane, prompts=prompt_pixels(volume, prompts),
             title=f"{prompts.name}: classical backend from {len(prompts.keyframes)} prompted slices")
     return DemoResult(seg_path, png_path, seg, volume)
+
+
+def prompt_pixels(volume: Volume, prompts: PromptSet) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Each prompted slice's points in display (row, col), with their labels, for the overview picture."""
+    view = PlaneView(volume, prompts.plane)
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for pts, labels in prompts.keyframes:
+        pix = view.ras_to_pixel(np.asarray(pts, float))
+        n = int(round(float(np.median(pix[:, 0]))))
+        out[n] = (pix[:, 1:], np.asarray(labels))
+    return out
 
 
 def _require(*modules: str) -> None:
@@ -143,7 +154,7 @@ def _require(*modules: str) -> None:
     if missing:
         raise DependencyError(
             f"The demo writes a .seg.nrrd and a PNG, which need {', '.join(missing)}: "
-            "pip install 'segassist[formats]'."
+            "pip install 'segassist[demo]'."
         )
 
 

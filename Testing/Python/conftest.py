@@ -17,7 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "Testing" / "Data"))
 import fetch_data  # noqa: E402  (the project's data script, not an installed package)
 
-pytest_plugins = [p for p in ("slicer_scene",) if (Path(__file__).parent / f"{p}.py").exists()]
+# skip_policy: a skipped test fails the run (SEGASSIST_ALLOW_SKIPS=1 allows skips; see that module).
+pytest_plugins = ["skip_policy"] + [p for p in ("slicer_scene",) if (Path(__file__).parent / f"{p}.py").exists()]
 
 
 def _fetched(name: str) -> Path:

@@ -3,7 +3,6 @@ geometry checked against the image, nothing written on error."""
 
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -35,7 +34,6 @@ def test_cli_fills_labelmap(sparse_lung2, case_path, tmp_path, capsys):
     assert dice(result.array[16:25:2] > 0, truth[16:25:2]) > 0.88
 
 
-@pytest.mark.skipif(importlib.util.find_spec("SegAssistLib.io.segmentation_files") is None, reason="no .seg.nrrd writer")
 def test_cli_writes_seg_nrrd_read_by_slicerio(sparse_lung2, tmp_path):
     slicerio = pytest.importorskip("slicerio")
     path, label = sparse_lung2
@@ -65,7 +63,6 @@ def test_cli_unknown_segment_and_bad_suffix(sparse_lung2, tmp_path, capsys):
     assert list(tmp_path.iterdir()) == [path]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("SegAssistLib.io.segmentation_files") is None, reason="no .seg.nrrd I/O")
 def test_cli_seg_nrrd_in_keeps_names_and_colours(sparse_lung2, tmp_path):
     slicerio = pytest.importorskip("slicerio")
     from SegAssistLib.io.segmentation_files import write_segmentation

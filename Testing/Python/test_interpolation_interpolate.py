@@ -175,10 +175,10 @@ def test_full_mask_has_no_gaps_and_comes_back_unchanged(lung2):
 
 
 @pytest.mark.slow
+@pytest.mark.peers  # needs ITK (extra "peers"): run by `bash scripts/run.sh peers`
 @pytest.mark.parametrize("step", [2, 3, 5])
 def test_sdf_at_least_as_good_as_itk_mci_on_lung2(lung2, step):
     # ITK runs in a forked child (itk_mci isolates its heap corruption); the first call loads ITK (~10 s).
-    pytest.importorskip("itk")
     _, label = lung2
     mask = label.array > 0
     sparse, keys, hidden = sparse_copy(mask, PlaneView(label, "axial"), step)

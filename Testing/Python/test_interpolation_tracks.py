@@ -115,9 +115,9 @@ def test_signed_distance_is_exact_on_real_slices(brain1_mask):
 
 
 @pytest.mark.slow
+@pytest.mark.peers  # needs ITK (extra "peers"): run by `bash scripts/run.sh peers`
 @pytest.mark.parametrize("step", [2, 3, 5])
 def test_sdf_at_least_as_good_as_itk_mci_on_brain1(brain1_mask, step):
-    pytest.importorskip("itk")
     label, mask, view = brain1_mask
     sparse, keys, hidden = keep_every(mask, view, step)
     ours = interpolate_keyframes(sparse, label, "axial", method="sdf")

@@ -120,7 +120,7 @@ def test_liver_dcm_imports_with_name_and_positions():
 
     path = Path(data_store.__file__).parent / "data" / "liver.dcm"
     if not path.exists():
-        pytest.skip("pydicom-data's liver.dcm is not installed")
+        pytest.fail("pydicom-data's liver.dcm is not installed (test extra: pip install -e '.[test]')")
     seg = read_dicom_seg(path)
     (segment,) = list(seg)
     assert segment.name == "Liver"

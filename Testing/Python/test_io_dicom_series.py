@@ -96,7 +96,7 @@ def _pydicom_data_file(name: str) -> Path:
     data_store = pytest.importorskip("data_store", reason="pydicom-data (test extra) is not installed")
     path = Path(data_store.__file__).parent / "data" / name
     if not path.exists():
-        pytest.skip(f"{name} not shipped by this pydicom-data version")
+        pytest.fail(f"{name} is not shipped by this pydicom-data version; pin one that ships it (pyproject test extra)")
     return path
 
 

@@ -6,6 +6,13 @@ images with regions); :mod:`.volume_slices` links that to :class:`~SegAssistLib.
 :class:`~SegAssistLib.core.segmentation.Segmentation`.
 """
 
-from SegAssistLib.formats.datasets2d.model import Dataset2D, Region2D, Sample2D, dataset_from_instance_labels
-
 __all__ = ["Dataset2D", "Region2D", "Sample2D", "dataset_from_instance_labels"]
+
+
+def __getattr__(name: str):
+    # Loaded on first use (numpy), so `segassist --help` stays fast.
+    if name in __all__:
+        from SegAssistLib.formats.datasets2d import model
+
+        return getattr(model, name)
+    raise AttributeError(name)

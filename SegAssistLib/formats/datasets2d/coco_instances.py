@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from SegAssistLib.formats.datasets2d.model import Dataset2D, Region2D, Sample2D, image_entry_extra, restore_image_entry_extra
-from SegAssistLib.errors import FormatError
+from SegAssistLib.errors import FormatError, import_optional
 from SegAssistLib.io.jsonfile import read_json, write_json
 from SegAssistLib.formats.ontology.coco_categories import categories_to_ontology, ontology_to_categories
 
@@ -24,7 +24,7 @@ ENCODINGS = ("rle", "polygon")
 
 def mask_to_rle(mask: np.ndarray) -> dict:
     """COCO compressed RLE (``counts`` as str, JSON-ready) of a bool (rows, cols) mask."""
-    from pycocotools import mask as mask_utils
+    mask_utils = import_optional("pycocotools.mask", "formats", "COCO masks")
 
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle["counts"] = rle["counts"].decode("ascii")
@@ -56,7 +56,7 @@ def write_coco_instances(
     as_results: bool = False,
 ) -> Path:
     """Write the dataset's thing instances (and stuff regions when ``include_stuff``) as COCO JSON."""
-    from pycocotools import mask as mask_utils
+    mask_utils = import_optional("pycocotools.mask", "formats", "COCO masks")
 
     if encoding not in ENCODINGS:
         raise FormatError(f"Unknown COCO mask encoding {encoding!r}; use one of {ENCODINGS}.")
@@ -104,7 +104,7 @@ def check_polygons(polygons: list, height: int, width: int, where: str) -> None:
 
 def decode_segmentation(segmentation, height: int, width: int, where: str) -> np.ndarray:
     """A bool mask from a COCO ``segmentation`` (polygons, RLE or compressed RLE), checked against the size."""
-    from pycocotools import mask as mask_utils
+    mask_utils = import_optional("pycocotools.mask", "formats", "COCO masks")
 
     try:
         if isinstance(segmentation, list):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from SegAssistLib.errors import FormatError
+from SegAssistLib.errors import FormatError, import_optional
 from SegAssistLib.io.atomic import atomic_output
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dcm", ".bmp")
@@ -28,13 +28,13 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, dict[str, Any]]:
     meta: dict[str, Any] = {"source": str(p)}
     try:
         if suffix in (".tif", ".tiff"):
-            import tifffile
+            tifffile = import_optional("tifffile", "formats", "TIFF images")
 
             arr = tifffile.imread(p)
         elif suffix == ".dcm" or _is_dicom(p):
             arr, meta = _read_dicom(p, meta)
         else:
-            from PIL import Image
+            Image = import_optional("PIL.Image", "formats", "PNG/JPEG images")
 
             with Image.open(p) as im:
                 if im.mode == "P":
@@ -84,11 +84,11 @@ def write_image(array: np.ndarray, path: str | os.PathLike, palette: list[int] |
     suffix = p.suffix.lower()
     with atomic_output(p) as tmp:
         if suffix in (".tif", ".tiff"):
-            import tifffile
+            tifffile = import_optional("tifffile", "formats", "TIFF images")
 
             tifffile.imwrite(tmp, array)
         elif suffix in (".png", ".jpg", ".jpeg"):
-            from PIL import Image
+            Image = import_optional("PIL.Image", "formats", "PNG/JPEG images")
 
             if suffix != ".png" and array.dtype != np.uint8:
                 raise FormatError(f"{p}: JPEG holds 8-bit images only; convert the {array.dtype} pixels or write PNG/TIFF.")

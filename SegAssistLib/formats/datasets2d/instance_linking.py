@@ -14,12 +14,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from SegAssistLib.errors import OptionError
 
 #: Default IoU a region needs with its predecessor to continue its instance (Cellpose's usual stitch value).
-DEFAULT_MIN_IOU = 0.25
+from SegAssistLib.formats.datasets2d.defaults import DEFAULT_MIN_IOU  # noqa: E402  (re-exported)
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -69,6 +68,8 @@ def link_slices(regions: Sequence[Sequence[np.ndarray]], min_iou: float = DEFAUL
         current_ids = [-1] * len(masks)
         if len(previous) and len(masks):
             iou = iou_matrix(previous, masks)
+            from scipy.optimize import linear_sum_assignment  # here: keeps `segassist --help` fast
+
             rows, cols = linear_sum_assignment(iou, maximize=True)
             for i, j in zip(rows, cols):
                 if iou[i, j] >= min_iou:

@@ -11,15 +11,24 @@ import json
 import os
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from SegAssistLib.errors import FormatError
-from SegAssistLib.formats.ontology.model import (
-    Ontology,
-    OntologyClass,
-    apply_to_segments,
-    class_to_segment,
-    ontology_from_segmentation,
-    segment_to_class,
-)
+
+if TYPE_CHECKING:
+    from SegAssistLib.formats.ontology.model import Ontology
+
+_MODEL_NAMES = ("Ontology", "OntologyClass", "apply_to_segments", "class_to_segment", "ontology_from_segmentation",
+                "segment_to_class")
+
+
+def __getattr__(name: str):
+    # The model (numpy) loads on first use, so `segassist --help` stays fast.
+    if name in _MODEL_NAMES:
+        from SegAssistLib.formats.ontology import model
+
+        return getattr(model, name)
+    raise AttributeError(name)
 
 #: Format names accepted by read_ontology / write_ontology / ``segassist ontology``.
 FORMATS = ("slicer-ctbl", "slicer-csv", "slicer-terminology", "coco", "label-studio", "encord", "cvat")

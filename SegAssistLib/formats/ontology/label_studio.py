@@ -13,10 +13,8 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
 
-from SegAssistLib.errors import FormatError, OptionError, SegAssistError
+from SegAssistLib.errors import FormatError, OptionError, SegAssistError, import_optional
 from SegAssistLib.io.atomic import atomic_output
 from SegAssistLib.formats.ontology.model import Ontology, OntologyClass, check_kind, hex_color
 from SegAssistLib.core.segmentation import Terminology
@@ -27,9 +25,11 @@ _OWN = ("value", "background", "kind", "classId", "terminology")
 
 def parse_labeling_config(text: str, where: str = "labeling config") -> Ontology:
     """An ontology from Label Studio labeling-config XML text."""
+    safe_et = import_optional("defusedxml.ElementTree", "formats", "Reading Label Studio XML")
+    defused_error = import_optional("defusedxml", "formats", "Reading Label Studio XML").DefusedXmlException
     try:
-        root = SafeET.fromstring(text)
-    except (ET.ParseError, DefusedXmlException) as exc:
+        root = safe_et.fromstring(text)
+    except (ET.ParseError, defused_error) as exc:
         raise FormatError(f"{where}: not a valid Label Studio XML config ({exc}).") from None
     onto = Ontology()
     for control in root.iter():
