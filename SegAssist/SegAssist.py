@@ -1,17 +1,20 @@
 """SegAssist: AI-assisted segmentation in 3D Slicer (SAM 2 or a classical, weight-free backend).
 
 Slicer's scripted-module pattern: :class:`SegAssist` (module metadata), :class:`SegAssistWidget` (the Qt
-panel, loaded from Resources/UI/SegAssist.ui, kept thin), :class:`SegAssistLogic` (no Qt: a subclass of
-:class:`SegAssistLib.slicer.workflow.SegAssistWorkflow`, the Python-console scripting API) and
-:class:`SegAssistTest` (the self-test, the same workflow on sample data).
+panel, loaded from Resources/UI/SegAssist.ui, kept thin), :class:`SegAssistLogic` (no Qt: the parameter node
+and a :class:`SegAssistLib.slicer.workflow.SegAssistWorkflow`, ``logic.workflow``, the Python-console
+scripting API) and :class:`SegAssistTest` (the self-test, the same workflow on sample data).
 
-Heavy packages (torch, sam2, highdicom, slicerio, scikit-image) are imported only when used and installed
-only when the user presses "Install dependencies", never at start-up.
+Lists (backends, SAM 2 models, planes, interpolation methods), geometry, prompts, undo and dependency rules
+come from the library; this file only wires widgets to them. Heavy packages (torch, sam2, highdicom,
+slicerio, scikit-image) are imported only when used and installed only when the user presses
+"Install dependencies" (or the self-test needs them), never at start-up.
 """
 
 import logging
 import os
-from typing import Annotated, Optional
+import pathlib
+from typing import Annotated
 
 import qt
 import vtk
@@ -25,22 +28,9 @@ from slicer.ScriptedLoadableModule import (
 )
 from slicer.util import VTKObservationMixin
 
-try:  # Slicer >= 5.4
-    from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
-except ImportError:  # pragma: no cover - older Slicer: plain scripted-module-node parameters
-    parameterNodeWrapper = None
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper  # Slicer >= 5.4; SegAssist needs 5.8
 
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLMarkupsROINode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
-
-#: Python packages SegAssist needs besides what Slicer ships (numpy, SimpleITK, pydicom, vtk are there).
-#: sam2 is installed without dependencies (its own build would pull a CUDA torch), after torch.
-PIP_REQUIREMENTS = ["scipy", "scikit-image", "highdicom", "slicerio", "pycocotools", "tqdm", "pillow", "tifffile"]
-SAM2_REQUIREMENTS = ["hydra-core>=1.3.2", "iopath>=0.1.10", "omegaconf==2.3.0"]
-SAM2_PACKAGE = "sam2==1.1.0"
-BACKENDS = ["classical", "sam2"]
-MODELS = ["tiny", "small", "base_plus", "large"]
-PLANES = ["view", "axial", "coronal", "sagittal"]
-
 
 def _ensure_lib_importable():
     """SegAssistLib is installed beside the module; in a source checkout it is one folder up."""
@@ -55,7 +45,15 @@ def _ensure_lib_importable():
 
 
 _ensure_lib_importable()
+from SegAssistLib.backends.sam2.checkpoints import MODELS  # noqa: E402
+from SegAssistLib.core.planes import PLANES  # noqa: E402
+from SegAssistLib.interpolation import METHODS  # noqa: E402
+from SegAssistLib.slicer import dependencies, exchange  # noqa: E402
+from SegAssistLib.slicer.prompts import has_placed_prompt  # noqa: E402
 from SegAssistLib.slicer.workflow import SegAssistWorkflow  # noqa: E402
+
+#: "view": the plane of the slice view the last point was placed in.
+PLANE_CHOICES = ["view", *PLANES]
 
 
 #
@@ -75,7 +73,7 @@ AI-assisted segmentation: place positive/negative points or an ROI box on any ax
 slice, apply on that slice, then propagate through the volume (SAM 2 or the classical backend) or
 interpolate slices you drew. Results land in an ordinary segmentation node (names, colours, terminology,
 undo). Import and export .seg.nrrd, DICOM SEG, label ontologies and 2D (COCO) datasets.
-The Logic (<code>slicer.util.getModuleLogic("SegAssist")</code>) is the Python scripting API.
+The scripting API is <code>slicer.util.getModuleLogic("SegAssist").workflow</code>.
 """
         self.parent.acknowledgementText = """
 Built on SAM 2 (Meta AI, Apache-2.0), SimpleITK, scikit-image, highdicom, slicerio and pycocotools.
@@ -86,30 +84,41 @@ Test data: pyradiomics sample cases (BSD-3).
 #
 # Parameter node
 #
-if parameterNodeWrapper is not None:
+@parameterNodeWrapper
+class SegAssistParameterNode:
+    """Panel state stored in the scene, so a saved scene restores it."""
 
-    @parameterNodeWrapper
-    class SegAssistParameterNode:
-        """Panel state stored in the scene, so a saved scene restores it."""
-
-        inputVolume: vtkMRMLScalarVolumeNode
-        segmentation: vtkMRMLSegmentationNode
-        segmentID: str = ""
-        positivePoints: vtkMRMLMarkupsFiducialNode
-        negativePoints: vtkMRMLMarkupsFiducialNode
-        boxRoi: vtkMRMLMarkupsROINode
-        backend: Annotated[str, Choice(BACKENDS)] = "classical"
-        model: Annotated[str, Choice(MODELS)] = "tiny"
-        checkpoint: str = ""
-        plane: Annotated[str, Choice(PLANES)] = "view"
-        interpolationMethod: Annotated[str, Choice(["sdf", "sdf-basic", "itk-mci"])] = "sdf"
+    inputVolume: vtkMRMLScalarVolumeNode
+    segmentation: vtkMRMLSegmentationNode
+    segmentID: str = ""
+    positivePoints: vtkMRMLMarkupsFiducialNode
+    negativePoints: vtkMRMLMarkupsFiducialNode
+    boxRoi: vtkMRMLMarkupsROINode
+    backend: Annotated[str, Choice(dependencies.backend_choices())] = "classical"
+    model: Annotated[str, Choice(list(MODELS))] = "tiny"
+    # ctkPathLineEdit binds only to pathlib types (guiConnectors.py, ctkPathLineEditToPathConnector);
+    # an empty line edit reads as Path("."), which means "download the official checkpoint".
+    checkpoint: pathlib.Path
+    plane: Annotated[str, Choice(PLANE_CHOICES)] = "view"
+    interpolationMethod: Annotated[str, Choice(list(METHODS))] = "sdf"
 
 
 #
 # SegAssistWidget
 #
+def parameter_widgets(ui) -> dict:
+    """{parameter name: widget} of the widgets that carry a ``SlicerParameterName`` property in the .ui file
+    (what ``connectGui`` collects, wrapper.py ``_connectGui``)."""
+    out = {}
+    for widget in ui.__dict__.values():
+        name = widget.property("SlicerParameterName") if hasattr(widget, "property") else None
+        if name:
+            out[str(name)] = widget
+    return out
+
+
 class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """The panel: Qt only. Every action calls one Logic method."""
+    """The panel: Qt only. Every action calls one workflow method of the Logic."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -118,7 +127,11 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode = None
         self._parameterNodeGuiTag = None
         self._cancelRequested = False
-        self._busy = False
+        self._review = []
+
+    @property
+    def workflow(self) -> SegAssistWorkflow:
+        return self.logic.workflow
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -129,9 +142,13 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
         self.logic = SegAssistLogic()
 
-        # Combo-box items (backends, models, planes, methods) are listed in the .ui file.
+        # Combo-box items (backends, models, planes, methods) come from the parameter node's Choice lists,
+        # which come from the library; the .ui file lists none.
         self.ui.propagateProgressBar.setVisible(False)
         self.ui.cancelButton.setEnabled(False)
+        reason = dependencies.sam2_unavailable_reason()
+        if reason:
+            self.ui.backendComboBox.toolTip = reason
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
@@ -157,25 +174,28 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportOntologyButton.connect("clicked(bool)", self.onExportOntology)
         self.ui.import2DButton.connect("clicked(bool)", self.onImport2D)
         self.ui.export2DButton.connect("clicked(bool)", self.onExport2D)
+        self.ui.reviewComboBox.connect("activated(int)", self.onReviewSlice)
 
         self.initializeParameterNode()
         self.updateDependencyStatus()
 
     def cleanup(self) -> None:
         self.removeObservers()
+        self.setParameterNode(None)
 
     def enter(self) -> None:
         self.initializeParameterNode()
 
     def exit(self) -> None:
-        if self._parameterNode and self._parameterNodeGuiTag is not None:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
+        self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event) -> None:
         self.setParameterNode(None)
-        self.logic.reset()
+        # A running propagation is cancelled at its next slice and the engines are closed after it stops.
+        self._cancelRequested = True
+        self.workflow.reset()
+        self._review = []
+        self.ui.reviewComboBox.clear()
 
     def onSceneEndClose(self, caller, event) -> None:
         if self.parent.isEntered:
@@ -190,29 +210,39 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self._parameterNode.inputVolume = first
 
     def setParameterNode(self, inputParameterNode) -> None:
+        if self._parameterNode is inputParameterNode and self._parameterNodeGuiTag is not None:
+            return  # already bound (enter() after setup())
         if self._parameterNode and self._parameterNodeGuiTag is not None:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self._parameterNodeGuiTag = None
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
-            # connectGui binds widgets that carry a SlicerParameterName property in the .ui file.
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            # connectParametersToGui returns the tag on every Slicer >= 5.4; connectGui returns None on 5.8
+            # (wrapper.py v5.8.1 line 253 drops _connectParametersToGui's tag), so its bindings could never be
+            # disconnected and would pile up on every enter().
+            self._parameterNodeGuiTag = self._parameterNode.connectParametersToGui(parameter_widgets(self.ui))
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateButtons)
             self.onSegmentationChanged(self._parameterNode.segmentation)
             self.updateButtons()
 
     def updateButtons(self, caller=None, event=None) -> None:
         p = self._parameterNode
-        ready = bool(p and p.inputVolume and p.segmentation and p.segmentID) and not self._busy
-        hasPrompts = bool(p and (p.positivePoints or p.boxRoi))
-        self.ui.applySliceButton.enabled = ready and hasPrompts
+        idle = not self.workflow.busy
+        ready = bool(p and p.inputVolume and p.segmentation and p.segmentID) and idle
+        self.ui.applySliceButton.enabled = ready and has_placed_prompt([p.positivePoints, p.negativePoints, p.boxRoi])
         self.ui.lockSliceButton.enabled = ready
         self.ui.propagateButton.enabled = ready
         self.ui.interpolateButton.enabled = ready
-        self.ui.exportSegmentationButton.enabled = bool(p and p.segmentation) and not self._busy
-        self.ui.export2DButton.enabled = bool(p and p.segmentation and p.inputVolume) and not self._busy
-        self.ui.modelComboBox.enabled = bool(p and p.backend == "sam2")
-        self.ui.checkpointPathLineEdit.enabled = bool(p and p.backend == "sam2")
+        for button in (self.ui.undoButton, self.ui.addSegmentButton, self.ui.newPromptsButton,
+                       self.ui.importSegmentationButton, self.ui.importOntologyButton, self.ui.import2DButton,
+                       self.ui.backendComboBox, self.ui.reviewComboBox):
+            button.enabled = idle
+        self.ui.exportSegmentationButton.enabled = bool(p and p.segmentation) and idle
+        self.ui.exportOntologyButton.enabled = bool(p and p.segmentation) and idle
+        self.ui.export2DButton.enabled = bool(p and p.segmentation and p.inputVolume) and idle
+        self.ui.modelComboBox.enabled = bool(p and p.backend == "sam2") and idle
+        self.ui.checkpointPathLineEdit.enabled = bool(p and p.backend == "sam2") and idle
 
     # ---- segments and prompts ------------------------------------------------------------------------
     def onSegmentationChanged(self, node) -> None:
@@ -232,18 +262,18 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not add the segment.", waitCursor=True):
             if not p.segmentation:
-                p.segmentation = self.logic.create_segmentation(p.inputVolume)
+                p.segmentation = self.workflow.create_segmentation(p.inputVolume)
             name = self.ui.segmentNameLineEdit.text.strip() or f"Segment {p.segmentation.GetSegmentation().GetNumberOfSegments() + 1}"
-            p.segmentID = self.logic.add_segment(p.segmentation, name, volume_node=p.inputVolume)
+            p.segmentID = self.workflow.add_segment(p.segmentation, name, volume_node=p.inputVolume)
             self.ui.segmentsTableView.setSelectedSegmentIDs([p.segmentID])
             # Terminology, name and colour are edited in the segments table (double-click), as in Segment Editor.
 
     def onNewPrompts(self) -> None:
         p = self._parameterNode
         name = self._currentSegmentName()
-        p.positivePoints = self.logic.create_prompt_node(name)
-        p.negativePoints = self.logic.create_prompt_node(name, negative=True)
-        p.boxRoi = self.logic.create_box_node(name)
+        p.positivePoints = self.workflow.create_prompt_node(name)
+        p.negativePoints = self.workflow.create_prompt_node(name, negative=True)
+        p.boxRoi = self.workflow.create_box_node(name)  # not a prompt until it is placed
         self.ui.positivePlaceWidget.setPlaceModeEnabled(True)
 
     def _plane(self) -> str:
@@ -255,7 +285,7 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             if node and node.GetNumberOfControlPoints():
                 pos = [0.0, 0.0, 0.0]
                 node.GetNthControlPointPositionWorld(node.GetNumberOfControlPoints() - 1, pos)
-                return self.logic.plane_at_point(pos)
+                return self.workflow.plane_at_point(pos)
         return "axial"
 
     def _backend(self) -> None:
@@ -263,10 +293,10 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         options = {}
         if p.backend == "sam2":
             options = {"model": p.model}
-            if p.checkpoint:
-                options["checkpoint"] = p.checkpoint
-        if (p.backend, options) != (self.logic.backend_name, self.logic.backend_options):
-            self.logic.set_backend(p.backend, **options)
+            if p.checkpoint and str(p.checkpoint) not in ("", "."):
+                options["checkpoint"] = str(p.checkpoint)
+        if (p.backend, options) != (self.workflow.backend_name, self.workflow.backend_options):
+            self.workflow.set_backend(p.backend, **options)
 
     # ---- actions ---------------------------------------------------------------------------------------
     def onBackendChanged(self, name) -> None:
@@ -276,29 +306,27 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Segmentation of this slice failed.", waitCursor=True):
             self._backend()
-            nodes = [n for n in (p.positivePoints, p.negativePoints, p.boxRoi) if n]
-            k, mask = self.logic.segment_slice(p.inputVolume, p.segmentation, p.segmentID, nodes, self._plane())
-            self.ui.statusLabel.text = f"{self._plane()} slice {k}: {int(mask.sum())} pixels segmented."
+            plane = self._plane()
+            k, mask = self.workflow.segment_slice(p.inputVolume, p.segmentation, p.segmentID,
+                                                  [p.positivePoints, p.negativePoints, p.boxRoi], plane)
+            self.ui.statusLabel.text = f"{plane} slice {k}: {int(mask.sum())} pixels segmented."
 
     def onLockSlice(self) -> None:
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Could not use the drawn slice as a keyframe.", waitCursor=True):
             self._backend()
-            plane = self._plane()
-            sliceNode = slicer.app.layoutManager().sliceWidget("Red" if plane == "axial" else "Green" if plane == "coronal" else "Yellow").mrmlSliceNode()
-            m = sliceNode.GetSliceToRAS()
-            center = [m.GetElement(r, 3) for r in range(3)]
-            k = int(self.logic.engine(p.inputVolume).view(plane).ras_to_pixel(center)[0].round())
-            self.logic.lock_slice(p.inputVolume, p.segmentation, p.segmentID, plane, k)
+            plane = "axial" if p.plane == "view" else p.plane
+            k = self.workflow.lock_slice_in_view(p.inputVolume, p.segmentation, p.segmentID, plane)
             self.ui.statusLabel.text = f"{plane} slice {k} locked as a hand-drawn keyframe."
 
     def onPropagate(self) -> None:
-        """Propagate with a progress bar; UI events are processed between slices so Cancel works."""
+        """Propagate with a progress bar; UI events are processed between slices so Cancel works. Every other
+        button is disabled meanwhile (the workflow is busy); closing the scene cancels the run safely."""
         from SegAssistLib.engine.segmentation_engine import Cancelled
 
         p = self._parameterNode
+        volume, segmentation, segmentID = p.inputVolume, p.segmentation, p.segmentID
         self._cancelRequested = False
-        self._setBusy(True)
         try:
             self._backend()
 
@@ -307,39 +335,59 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.propagateProgressBar.value = done
                 slicer.app.processEvents()
 
-            result = self.logic.propagate(p.inputVolume, p.segmentation, p.segmentID, progress=progress,
-                                          should_stop=lambda: self._cancelRequested)
-            low = [f"{pl} {n}" for pl, scores in result.confidence.items() for n, s in scores.items() if s < 0.5]
-            self.ui.statusLabel.text = "Propagated." + (f" Check low-confidence slices: {', '.join(low[:8])}" if low else "")
+            self._showProgress(True)
+            self.workflow.propagate(volume, segmentation, segmentID, progress=progress,
+                                    should_stop=lambda: self._cancelRequested)
+            self._review = self.workflow.slices_to_review()
+            self.ui.reviewComboBox.clear()
+            for plane, n, why in self._review:
+                self.ui.reviewComboBox.addItem(f"{plane} {n}: {why}")
+            self.ui.statusLabel.text = "Propagated." + (f" {len(self._review)} slices to review." if self._review else "")
         except Cancelled:
             self.ui.statusLabel.text = "Propagation cancelled; the segmentation was left as it was."
         except Exception as exc:  # shown to the user, logged with traceback
             logging.exception("SegAssist propagation failed")
             slicer.util.errorDisplay(f"Propagation failed: {exc}")
         finally:
-            self._setBusy(False)
+            self._showProgress(False)
+
+    def onReviewSlice(self, index) -> None:
+        if 0 <= index < len(self._review):
+            plane, n, _ = self._review[index]
+            if not self.workflow.show_slice(self._parameterNode.inputVolume, plane, n):
+                self.ui.statusLabel.text = f"No slice view shows the {plane} plane in this layout."
 
     def onCancel(self) -> None:
         self._cancelRequested = True
         self.ui.statusLabel.text = "Cancelling..."
 
-    def _setBusy(self, busy: bool) -> None:
-        self._busy = busy
-        self.ui.propagateProgressBar.setVisible(busy)
+    def _showProgress(self, running: bool) -> None:
+        self.ui.propagateProgressBar.setVisible(running)
         self.ui.propagateProgressBar.value = 0
-        self.ui.cancelButton.setEnabled(busy)
-        self.updateButtons()
+        self.ui.cancelButton.setEnabled(running)
+        if self._parameterNode is not None:
+            self.updateButtons()
+            if running:  # the workflow is busy only inside propagate(): disable the rest now
+                for name in ("applySliceButton", "lockSliceButton", "propagateButton", "interpolateButton",
+                             "undoButton", "addSegmentButton", "newPromptsButton", "importSegmentationButton",
+                             "importOntologyButton", "import2DButton", "backendComboBox",
+                             "installDependenciesButton", "exportSegmentationButton", "exportOntologyButton",
+                             "export2DButton", "modelComboBox", "checkpointPathLineEdit", "planeComboBox",
+                             "interpolationMethodComboBox", "reviewComboBox"):
+                    getattr(self.ui, name).enabled = False
+        if not running:
+            self.updateDependencyStatus()
 
     def onInterpolate(self) -> None:
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay("Interpolation failed.", waitCursor=True):
             plane = "auto" if p.plane == "view" else p.plane
-            keys = self.logic.interpolate(p.inputVolume, p.segmentation, p.segmentID, plane, p.interpolationMethod)
+            keys = self.workflow.interpolate(p.inputVolume, p.segmentation, p.segmentID, plane, p.interpolationMethod)
             self.ui.statusLabel.text = f"Interpolated between {len(keys)} keyframes."
 
     def onUndo(self) -> None:
-        if not self.logic.undo():
-            self.ui.statusLabel.text = "Nothing to undo."
+        label = self.workflow.history.undo()
+        self.ui.statusLabel.text = f"Undone: {label}." if label else "Nothing to undo."
 
     # ---- import / export -------------------------------------------------------------------------------
     def _openFile(self, title, filters):
@@ -353,13 +401,13 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if path:
             with slicer.util.tryWithErrorDisplay("Import failed.", waitCursor=True):
                 p = self._parameterNode
-                p.segmentation = self.logic.import_segmentation(path, p.inputVolume, p.segmentation)
+                p.segmentation = self.workflow.import_segmentation(path, p.inputVolume, p.segmentation)
 
     def onExportSegmentation(self) -> None:
         path = self._saveFile("Export segmentation", "Slicer segmentation (*.seg.nrrd);;DICOM SEG (*.dcm);;Labelmap (*.nii.gz *.nrrd)")
         if path:
             with slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True):
-                written = self.logic.export_segmentation(self._parameterNode.segmentation, path, self._parameterNode.inputVolume)
+                written = self.workflow.export_segmentation(self._parameterNode.segmentation, path, self._parameterNode.inputVolume)
                 self.ui.statusLabel.text = "Wrote " + ", ".join(str(w) for w in written)
 
     def onImportOntology(self) -> None:
@@ -368,42 +416,44 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             with slicer.util.tryWithErrorDisplay("Ontology import failed.", waitCursor=True):
                 p = self._parameterNode
                 if not p.segmentation:
-                    p.segmentation = self.logic.create_segmentation(p.inputVolume)
-                added = self.logic.import_ontology(path, p.segmentation)
+                    p.segmentation = self.workflow.create_segmentation(p.inputVolume)
+                added = self.workflow.import_ontology(path, p.segmentation)
                 self.ui.statusLabel.text = f"Ontology applied; {len(added)} segments added."
 
     def onExportOntology(self) -> None:
         path = self._saveFile("Export ontology", "Ontologies (*.ctbl *.csv *.json *.xml)")
         if path:
             with slicer.util.tryWithErrorDisplay("Ontology export failed.", waitCursor=True):
-                self.logic.export_ontology(self._parameterNode.segmentation, path)
+                self.workflow.export_ontology(self._parameterNode.segmentation, path)
 
     def onImport2D(self) -> None:
-        path = self._openFile("Import 2D dataset (COCO)", "COCO JSON (*.json)")
+        path = self._openFile("Import 2D dataset", exchange.DATASET2D_IMPORT_FILTER)
         if path:
             with slicer.util.tryWithErrorDisplay("2D dataset import failed.", waitCursor=True):
-                volume, segmentation = self.logic.import_2d_dataset(path)
+                volume, segmentation = self.workflow.import_2d_dataset(path)
                 self._parameterNode.inputVolume = volume
                 self._parameterNode.segmentation = segmentation
 
     def onExport2D(self) -> None:
-        path = self._saveFile("Export slices as a 2D dataset (COCO)", "COCO JSON (*.json)")
+        path = self._saveFile("Export slices as a 2D dataset", exchange.DATASET2D_EXPORT_FILTER)
         if path:
             with slicer.util.tryWithErrorDisplay("2D dataset export failed.", waitCursor=True):
                 p = self._parameterNode
                 plane = "axial" if p.plane == "view" else p.plane
-                self.logic.export_2d_dataset(p.inputVolume, p.segmentation, path, plane)
+                written = self.workflow.export_2d_dataset(p.inputVolume, p.segmentation, path, plane)
+                self.ui.statusLabel.text = f"Wrote {len(written)} files."
 
     # ---- dependencies ----------------------------------------------------------------------------------
     def updateDependencyStatus(self) -> None:
-        missing = self.logic.missing_packages(self.ui.backendComboBox.currentText == "sam2")
+        withSam2 = self.ui.backendComboBox.currentText == "sam2"
+        missing = dependencies.missing_packages(withSam2)
         self.ui.dependencyStatusLabel.text = ("Missing: " + ", ".join(missing)) if missing else "All dependencies installed."
-        self.ui.installDependenciesButton.enabled = bool(missing)
+        self.ui.installDependenciesButton.enabled = bool(missing) and not self.workflow.busy
 
     def onInstallDependencies(self) -> None:
-        """Ask first; torch through PyTorch Utils when present; the rest with pip. Never runs at start-up."""
+        """Ask first; torch through PyTorch Utils (with SAM 2's minimum version); the rest with pip."""
         withSam2 = self.ui.backendComboBox.currentText == "sam2"
-        missing = self.logic.missing_packages(withSam2)
+        missing = dependencies.missing_packages(withSam2)
         if not missing:
             return
         if not slicer.util.confirmOkCancelDisplay(
@@ -420,59 +470,28 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 # SegAssistLogic
 #
-class SegAssistLogic(ScriptedLoadableModuleLogic, SegAssistWorkflow):
-    """The scripting API: everything the panel does, on MRML nodes, without Qt.
-
-    All methods come from :class:`SegAssistLib.slicer.workflow.SegAssistWorkflow` (load_volume,
-    create_segmentation, add_segment, create_prompt_node, segment_slice, lock_slice, propagate, interpolate,
-    export_segmentation, import_segmentation, import_ontology, export_ontology, export_2d_dataset,
-    import_2d_dataset, undo); this class adds the parameter node and dependency installation.
-    """
+class SegAssistLogic(ScriptedLoadableModuleLogic):
+    """The parameter node, dependency installation and :attr:`workflow`, the scripting API: everything the
+    panel does, on MRML nodes, without Qt (:class:`SegAssistLib.slicer.workflow.SegAssistWorkflow`)."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        SegAssistWorkflow.__init__(self)  # scene: slicer.mrmlScene
+        self.workflow = SegAssistWorkflow()  # scene: slicer.mrmlScene
 
     def getParameterNode(self):
-        node = super().getParameterNode()
-        return SegAssistParameterNode(node) if parameterNodeWrapper is not None else node
+        return SegAssistParameterNode(super().getParameterNode())
 
     @staticmethod
-    def missing_packages(with_sam2: bool = False) -> list:
-        """Python packages (pip names) that are not importable yet."""
-        import importlib.util
+    def install_dependencies(with_sam2: bool = False) -> list:
+        """Install what is missing (see :mod:`SegAssistLib.slicer.dependencies`); returns what was installed."""
 
-        modules = {"scipy": "scipy", "skimage": "scikit-image", "highdicom": "highdicom", "slicerio": "slicerio",
-                   "pycocotools": "pycocotools", "tqdm": "tqdm", "PIL": "pillow", "tifffile": "tifffile"}
-        if with_sam2:
-            modules.update({"torch": "torch", "hydra": "hydra-core", "iopath": "iopath", "sam2": SAM2_PACKAGE})
-        return [pip for module, pip in modules.items() if importlib.util.find_spec(module) is None]
-
-    def install_dependencies(self, with_sam2: bool = False) -> None:
-        """Install what is missing. torch comes from Slicer's PyTorch Utils module (the PyTorch extension),
-        which picks the right CPU/CUDA build; without it the user is told how to get it."""
-        import importlib.util
-
-        missing = self.missing_packages(with_sam2)
-        plain = [p for p in missing if p not in ("torch", SAM2_PACKAGE) and p not in SAM2_REQUIREMENTS]
-        if plain:
-            slicer.util.pip_install(plain)
-        if not with_sam2:
-            return
-        if importlib.util.find_spec("torch") is None:
-            if not hasattr(slicer.modules, "pytorchutils"):
-                raise RuntimeError(
-                    "SAM 2 needs PyTorch. Install the 'PyTorch' extension from the Extensions Manager, restart "
-                    "Slicer, then press 'Install dependencies' again (or choose the classical backend)."
-                )
+        def torch_logic():
             import PyTorchUtils
 
-            torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=True)
-            if torch is None:
-                raise RuntimeError("PyTorch was not installed (cancelled or failed); SAM 2 is not available.")
-        slicer.util.pip_install(SAM2_REQUIREMENTS)
-        # sam2's isolated build would pull another torch: build it against the installed one, no dependencies.
-        slicer.util.pip_install(["--no-build-isolation", "--no-deps", SAM2_PACKAGE])
+            return PyTorchUtils.PyTorchUtilsLogic()
+
+        return dependencies.install(with_sam2, slicer.util.pip_install,
+                                    torch_logic if hasattr(slicer.modules, "pytorchutils") else None)
 
 
 #
@@ -488,6 +507,15 @@ class SegAssistTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_SegAssistWorkflow()
 
+    def installRequirements(self):
+        """A stock Slicer lacks scikit-image, slicerio and others the workflow uses: install them first
+        (pip only; SAM 2 is not needed, the test runs the classical backend)."""
+        missing = dependencies.missing_packages(with_sam2=False)
+        if missing:
+            self.delayDisplay("Installing " + ", ".join(missing))
+            dependencies.install(False, slicer.util.pip_install, None)
+        self.assertEqual(dependencies.missing_packages(with_sam2=False), [])
+
     def test_SegAssistWorkflow(self):
         """Load a CT, prompt a blob of high intensity, segment, propagate, interpolate, export, undo."""
         import tempfile
@@ -495,9 +523,10 @@ class SegAssistTest(ScriptedLoadableModuleTest):
         import numpy as np
         import SampleData
 
+        self.installRequirements()
         self.delayDisplay("Loading sample data")
         volumeNode = SampleData.downloadSample("CTChest")
-        logic = SegAssistLogic()
+        logic = SegAssistLogic().workflow
         volume = logic.volume(volumeNode)
         # A synthetic bright sphere makes a target whose truth is known, on real CT noise and geometry.
         k, j, i = (np.array(volume.shape) // 2).tolist()

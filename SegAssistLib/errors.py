@@ -21,8 +21,15 @@ class                       raised when
 ``MissingFileError``        an input file the user named does not exist
 ``DependencyError``         an optional package the operation needs is not installed
 ``UnsafePathError``         an output would overwrite an input, or a name from a data file leaves its folder
+``OutputNotWritableError``  an output file or folder cannot be written (read-only, parent is a file), checked first
+``ServerError``             the SegAssist server refuses a request (``status``: the HTTP status it answers)
+``SessionExpired``          a server session was idle too long and released (HTTP 410: re-upload, re-seed)
+``WireError``               a server payload is not a valid array envelope
+``RemoteError``             the client got a refusal from a SegAssist server (``status``, server's message)
 ==========================  ============================================================================
 """
+
+from __future__ import annotations
 
 
 class SegAssistError(Exception):
@@ -82,6 +89,10 @@ class UnsafePathError(SegAssistError):
     """A path would overwrite an input, or leave the folder it must stay in."""
 
 
+class OutputNotWritableError(SegAssistError):
+    """An output file or folder cannot be written where the user asked."""
+
+
 def import_optional(module: str, extra: str, purpose: str):
     """Import ``module`` or raise :class:`DependencyError` naming the pip extra that provides it.
 
@@ -98,3 +109,32 @@ def import_optional(module: str, extra: str, purpose: str):
             f"{purpose} needs the package {missing!r}, which is not installed. "
             f"Install the extra: pip install 'segassist[{extra}]' (or pip install -e '.[{extra}]' in a checkout)."
         ) from None
+
+
+class ServerError(SegAssistError):
+    """A request the SegAssist server refuses; ``status`` is the HTTP status it answers with (4xx)."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class SessionExpired(ServerError):
+    """A server session idle longer than its lease was released: create a new one, upload, re-seed."""
+
+    status = 410
+
+
+class WireError(FormatError, ValueError):
+    """A server payload is not a valid array envelope; the message says what is wrong."""
+
+
+class RemoteError(SegAssistError):
+    """A SegAssist server refused a client's request; ``status`` is its HTTP status."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(f"SegAssist server: {message} (HTTP {status})")
+        self.status = status

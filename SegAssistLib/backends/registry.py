@@ -16,17 +16,33 @@ _BUILTIN = {
 }
 
 
+#: The entry-point group third-party backends register under (``[project.entry-points."segassist.backends"]``).
+GROUP = "segassist.backends"
+
+
+def registered_entry_points(group: str = GROUP) -> list:
+    """The installed entry points of ``group``, on every Python SegAssist supports.
+
+    ``entry_points(group=...)`` exists from Python 3.10; Python 3.9 (Slicer 5.8 ships 3.9.10) only offers
+    ``entry_points()`` returning a dict of group -> entry points, and raises ``TypeError`` on the keyword.
+    """
+    found = entry_points()
+    if hasattr(found, "select"):  # Python >= 3.10
+        return list(found.select(group=group))
+    return list(found.get(group, ()))
+
+
 def available_backends() -> list[str]:
     """Names of every backend that can be asked for (built-in and registered)."""
     names = set(_BUILTIN)
-    names.update(ep.name for ep in entry_points(group="segassist.backends"))
+    names.update(ep.name for ep in registered_entry_points())
     return sorted(names)
 
 
 def get_backend(name: str, **options: Any):
     """Instantiate the backend called ``name`` with ``options`` (e.g. ``checkpoint=...`` for SAM 2)."""
     target = None
-    for ep in entry_points(group="segassist.backends"):
+    for ep in registered_entry_points():
         if ep.name == name:
             target = ep.value
     target = target or _BUILTIN.get(name)

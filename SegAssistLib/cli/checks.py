@@ -14,11 +14,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from SegAssistLib.errors import SegAssistError
-
-
-class OutputNotWritableError(SegAssistError):
-    """An output file or folder cannot be written where the user asked."""
+from SegAssistLib.errors import OutputNotWritableError
 
 
 def _existing_ancestor(path: Path, command: str, what: Path) -> Path:

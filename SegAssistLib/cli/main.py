@@ -17,7 +17,7 @@ import sys
 from SegAssistLib.errors import SegAssistError
 
 #: Subcommand modules, in the order ``segassist --help`` lists them.
-COMMANDS = ["info", "segment", "interpolate", "convert", "ontology", "batch", "models", "demo"]
+COMMANDS = ["info", "segment", "interpolate", "convert", "ontology", "batch", "models", "serve", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ ordered by how likely they are wrong, so a reviewer checks the first ones first.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--qc", metavar="DIR",
                    help="write QC pictures (montage, confidence plot) and a review list (NAME_review.json) here")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--server", metavar="URL", help="run on a SegAssist server (segassist serve) instead of here")
+    p.add_argument("--api-key", default=os.environ.get("SEGASSIST_API_KEY"),
+                   help="the server's API key (default $SEGASSIST_API_KEY)")
     p.set_defaults(func=run)
 
 
@@ -68,12 +72,21 @@ def run(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
-    try:
-        made = segment_files(args.volume, args.prompts, args.backend, options, args.plane, args.series, progress,
-                             extrapolate=args.extrapolate)
-    finally:
-        for bar in bars.values():
-            bar.close()
+    if args.server:
+        from SegAssistLib.errors import SegAssistError
+        from SegAssistLib.operations.segment_remote import segment_files_remote
+
+        if args.qc:
+            raise SegAssistError("--qc needs the engine's per-slice confidence, which stays on the server; "
+                                 "run without --server for QC pictures.")
+        made = segment_files_remote(args.volume, args.prompts, args.server, args.api_key, args.plane, args.series)
+    else:
+        try:
+            made = segment_files(args.volume, args.prompts, args.backend, options, args.plane, args.series, progress,
+                                     extrapolate=args.extrapolate)
+        finally:
+            for bar in bars.values():
+                bar.close()
     volume, seg, results = made.volume, made.segmentation, made.results
     extra = {"reference": args.reference} if args.reference else {}
     written = write_segmentation(seg, args.output, **extra)

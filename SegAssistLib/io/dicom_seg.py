@@ -51,8 +51,10 @@ def _description(number: int, segment: Segment) -> Any:
         tracking_uid=generate_uid(),
         tracking_id=segment.id[:64],
         anatomic_regions=[_coded(term.anatomic_region)] if term.anatomic_region else None,
-        display_color=hd.color.CIELabColor.from_rgb(*rgb),
+        **_display_color(hd, rgb),
     )
+    if "RecommendedDisplayCIELabValue" not in desc:  # highdicom < 0.23 (Python 3.9) has no display_color
+        desc.RecommendedDisplayCIELabValue = _dicom_lab_from_rgb(rgb)
     # highdicom has no argument for the modifiers; DICOM nests them in the code item they modify.
     if term.type_modifier is not None:
         desc.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [_coded(term.type_modifier)]
@@ -187,8 +189,7 @@ def _segment_from_description(desc: Any) -> Segment:
     if "RecommendedDisplayCIELabValue" in desc:
         hd = import_optional("highdicom", "formats", "DICOM SEG")
 
-        rgb = hd.color.CIELabColor.from_dicom_value(desc.RecommendedDisplayCIELabValue).to_rgb(clip=True)
-        color = tuple(c / 255.0 for c in rgb)  # type: ignore[assignment]
+        color = _rgb_from_dicom_lab(hd, desc.RecommendedDisplayCIELabValue)  # type: ignore[assignment]
     sid = str(desc.get("TrackingID", "") or f"Segment_{number}")
     name = str(desc.get("SegmentLabel", "") or sid)
     return Segment(sid, name, color, terminology)
@@ -345,3 +346,34 @@ def read_dicom_seg(path: str | os.PathLike, reference: Volume | str | os.PathLik
             mask = place_on_grid(mask, own_ijk_to_ras, reference.shape, reference.ijk_to_ras)
         out.add_segment(segment, mask)
     return out
+
+
+def _display_color(hd, rgb) -> dict:
+    """``display_color=`` for highdicom's SegmentDescription where it exists (highdicom >= 0.23); Python 3.9
+    (Slicer 5.8) gets at most highdicom 0.22, which has neither that argument nor ``CIELabColor.from_rgb``."""
+    if hasattr(hd.color.CIELabColor, "from_rgb"):
+        return {"display_color": hd.color.CIELabColor.from_rgb(*rgb)}
+    return {}
+
+
+def _dicom_lab_from_rgb(rgb) -> list[int]:
+    """DICOM RecommendedDisplayCIELabValue of an 8-bit sRGB colour (PS3.3 C.10.7.1.1: L* 0..100 and a*, b*
+    -128..127 scaled to 0..65535), converted with scikit-image (D65, as highdicom does)."""
+    from skimage.color import rgb2lab
+
+    lab = rgb2lab(np.asarray(rgb, dtype=float).reshape(1, 1, 3) / 255.0).reshape(3)
+    scaled = [lab[0] / 100.0, (lab[1] + 128.0) / 255.0, (lab[2] + 128.0) / 255.0]
+    return [int(round(float(np.clip(v, 0.0, 1.0)) * 65535)) for v in scaled]
+
+
+def _rgb_from_dicom_lab(hd, value) -> tuple[float, float, float]:
+    """RGB in 0..1 from a DICOM RecommendedDisplayCIELabValue (three 16-bit integers), on any highdicom."""
+    if hasattr(hd.color.CIELabColor, "from_dicom_value"):
+        rgb = hd.color.CIELabColor.from_dicom_value(value).to_rgb(clip=True)
+        return tuple(c / 255.0 for c in rgb)  # type: ignore[return-value]
+    from skimage.color import lab2rgb
+
+    v = np.asarray(value, dtype=float) / 65535.0
+    lab = np.array([v[0] * 100.0, v[1] * 255.0 - 128.0, v[2] * 255.0 - 128.0])
+    rgb = np.clip(lab2rgb(lab.reshape(1, 1, 3)).reshape(3), 0.0, 1.0)
+    return tuple(float(np.round(c * 255.0) / 255.0) for c in rgb)  # type: ignore[return-value]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
-PathLike = str | os.PathLike
+PathLike = Union[str, os.PathLike]  # not "str | os.PathLike": evaluated at import, Python 3.9 has no type union
 
 
 @dataclass

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Sequence, Union
 
 from SegAssistLib.errors import FormatError, OptionError, UnsafePathError
 
@@ -41,7 +41,7 @@ LABEL_IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 INPUT_KINDS = ("coco", "panoptic", "label-studio", "semantic", "cityscapes", "label-image")
 OUTPUT_KINDS = ("coco", "panoptic", "label-studio", "semantic", "cityscapes")
 
-PathLike = str | os.PathLike
+PathLike = Union[str, os.PathLike]  # not "str | os.PathLike": evaluated at import, Python 3.9 has no type union
 
 
 def is_volume_segmentation(path: PathLike) -> bool:

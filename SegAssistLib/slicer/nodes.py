@@ -22,7 +22,7 @@ from SegAssistLib.core.segmentation import Segment, Segmentation
 from SegAssistLib.core.volume import Volume
 
 
-def _modules() -> tuple[Any, Any]:
+def slicer_modules() -> tuple[Any, Any]:
     """(slicer, vtk), or a SegAssistError saying how to get them."""
     try:
         import slicer
@@ -40,7 +40,7 @@ def _modules() -> tuple[Any, Any]:
 # ---- matrices and images ---------------------------------------------------------------------------------
 def vtk_matrix(m: np.ndarray) -> Any:
     """A vtkMatrix4x4 holding the 4x4 numpy matrix ``m``."""
-    _, vtk = _modules()
+    _, vtk = slicer_modules()
     out = vtk.vtkMatrix4x4()
     for r in range(4):
         for c in range(4):
@@ -69,7 +69,7 @@ def _fill_image(image: Any, array: np.ndarray) -> None:
 # ---- volume nodes ----------------------------------------------------------------------------------------
 def volume_node_from_volume(scene: Any, volume: Volume, name: str = "Volume", node: Any = None) -> Any:
     """Add (or update ``node``) a ``vtkMRMLScalarVolumeNode`` holding a copy of ``volume`` in RAS."""
-    slicer, vtk = _modules()
+    slicer, vtk = slicer_modules()
     from vtk.util.numpy_support import get_vtk_array_type
 
     if node is None:
@@ -88,7 +88,7 @@ def volume_node_from_volume(scene: Any, volume: Volume, name: str = "Volume", no
 
 def volume_from_volume_node(node: Any) -> Volume:
     """A :class:`Volume` (array copied) from a scalar volume node; the node must not be under a transform."""
-    slicer, vtk = _modules()
+    slicer, vtk = slicer_modules()
     if node is None or node.GetImageData() is None:
         raise SegAssistError("The volume node holds no image data.")
     if node.GetParentTransformNode() is not None:
@@ -102,7 +102,7 @@ def volume_from_volume_node(node: Any) -> Volume:
 
 def _geometry_image(shape: tuple[int, int, int], ijk_to_ras: np.ndarray, extent: list[int] | None = None) -> Any:
     """An empty (or region-sized) uint8 vtkOrientedImageData on a grid; ``extent`` is (i0, i1, j0, j1, k0, k1)."""
-    slicer, vtk = _modules()
+    slicer, vtk = slicer_modules()
     k, j, i = shape
     image = slicer.vtkOrientedImageData()
     image.SetExtent(*(extent or [0, i - 1, 0, j - 1, 0, k - 1]))
@@ -113,7 +113,7 @@ def _geometry_image(shape: tuple[int, int, int], ijk_to_ras: np.ndarray, extent:
 
 def _node_segment_mask(segmentation_node: Any, segment_id: str, shape: tuple[int, int, int], ijk_to_ras: np.ndarray) -> np.ndarray:
     """A segment's binary labelmap resampled (exactly, when aligned) onto the grid, as bool (k, j, i)."""
-    slicer, vtk = _modules()
+    slicer, vtk = slicer_modules()
     logic = slicer.vtkSlicerSegmentationsModuleLogic
     image = slicer.vtkOrientedImageData()
     if not logic.GetSegmentBinaryLabelmapRepresentation(segmentation_node, segment_id, image, False):
@@ -128,16 +128,39 @@ def _node_segment_mask(segmentation_node: Any, segment_id: str, shape: tuple[int
 
 
 # ---- segmentation nodes ----------------------------------------------------------------------------------
-def _grid_of(volume_node: Any) -> tuple[tuple[int, int, int], np.ndarray]:
-    slicer, vtk = _modules()
+def grid_of(volume_node: Any) -> tuple[tuple[int, int, int], np.ndarray]:
+    """(shape (k, j, i), IJK-to-RAS 4x4) of a scalar volume node's voxel grid."""
+    slicer, vtk = slicer_modules()
     m = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(m)
     return tuple(volume_node.GetImageData().GetDimensions()[::-1]), numpy_matrix(m)  # type: ignore[return-value]
 
 
+def read_segment_mask(segmentation_node: Any, segment_id: str, volume_node: Any) -> np.ndarray:
+    """One segment's bool (k, j, i) mask on ``volume_node``'s grid (cheaper than reading every segment)."""
+    shape, ijk_to_ras = grid_of(volume_node)
+    return _node_segment_mask(segmentation_node, segment_id, shape, ijk_to_ras)
+
+
+def read_segment_metadata(segmentation_node: Any, segment_id: str) -> Segment:
+    """A segment's name, colour, terminology and attributes (no voxels) as a :class:`Segment`."""
+    from SegAssistLib.io.seg_nrrd import ATTRIBUTE_KEYS_TAG, STATUS_TAG, TERMINOLOGY_TAG, terminology_from_tag
+
+    s = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    if s is None:
+        raise SegAssistError(f"No segment {segment_id!r} in segmentation {segmentation_node.GetName()!r}.")
+    keys = _get_tag(s, ATTRIBUTE_KEYS_TAG)
+    names = [k for k in keys.split(",") if k] if keys else []
+    if s.HasTag(STATUS_TAG) and STATUS_TAG not in names:
+        names.append(STATUS_TAG)
+    attributes = {k: _get_tag(s, k) for k in names if s.HasTag(k)}
+    terminology = terminology_from_tag(_get_tag(s, TERMINOLOGY_TAG), f"segment {segment_id!r}")
+    return Segment(segment_id, s.GetName(), tuple(s.GetColor()), terminology, attributes)
+
+
 def _get_tag(vtk_segment: Any, key: str) -> str | None:
     """A segment tag's value, or None (vtkSegment.GetTag fills an output argument)."""
-    _, vtk = _modules()
+    _, vtk = slicer_modules()
     value = vtk.reference("")
     return str(value) if vtk_segment.GetTag(key, value) else None
 
@@ -170,7 +193,7 @@ def _set_metadata(vtk_segment: Any, segment: Segment) -> bool:
     return changed
 
 
-def _bounding_extent(diff: np.ndarray) -> list[int] | None:
+def bounding_extent(diff: np.ndarray) -> list[int] | None:
     """(i0, i1, j0, j1, k0, k1) of the True voxels, or None when there are none."""
     idx = [np.flatnonzero(diff.any(axis=axes)) for axes in ((1, 2), (0, 2), (0, 1))]  # k, j, i
     if any(len(x) == 0 for x in idx):
@@ -185,6 +208,7 @@ def write_segmentation_to_node(
     volume_node: Any,
     segment_ids: Iterable[str] | None = None,
     undo: bool = True,
+    previous: dict[str, Any] | None = None,
 ) -> dict[str, list[int] | None]:
     """Write segments of ``segmentation`` into ``segmentation_node``, aligned with ``volume_node``.
 
@@ -193,12 +217,17 @@ def write_segmentation_to_node(
     other segments and other regions stay as they were. Segments are matched by id (new ids are added).
     With ``undo`` (and the scene's undo switched on) the whole write is one ``scene.Undo()`` step.
     Returns {segment id: rewritten extent (i0, i1, j0, j1, k0, k1), or None when only metadata changed}.
+    With ``previous`` (a dict), what each segment held before is put there, for SegAssist's own undo:
+    {segment id: :class:`SegAssistLib.slicer.undo.SegmentState`} (absent, or metadata plus the old voxels of
+    the rewritten extent).
     """
-    slicer, vtk = _modules()
+    from SegAssistLib.slicer.undo import SegmentState
+
+    slicer, vtk = slicer_modules()
     scene = segmentation_node.GetScene()
     if scene is None:
         raise SegAssistError("The segmentation node is not in a scene; add it to the scene first.")
-    shape, ijk_to_ras = _grid_of(volume_node)
+    shape, ijk_to_ras = grid_of(volume_node)
     if shape != segmentation.shape or not np.allclose(ijk_to_ras, segmentation.ijk_to_ras, atol=1e-4):
         raise GeometryError(
             f"The segmentation's grid {segmentation.shape} does not match volume node {volume_node.GetName()!r} "
@@ -220,10 +249,14 @@ def write_segmentation_to_node(
     for sid in ids:
         new = segmentation.mask(sid)
         if vtk_seg.GetSegment(sid) is None:
-            plan[sid] = ("add", _bounding_extent(new))
+            plan[sid] = ("add", bounding_extent(new))
+            if previous is not None:
+                previous[sid] = SegmentState(sid, present=False)
             continue
         old = _node_segment_mask(segmentation_node, sid, shape, ijk_to_ras)
-        plan[sid] = ("update", _bounding_extent(old != new))
+        plan[sid] = ("update", bounding_extent(old != new))
+        if previous is not None:
+            previous[sid] = SegmentState.capture(sid, read_segment_metadata(segmentation_node, sid), old, plan[sid][1])
 
     if undo and scene.GetUndoFlag():
         segmentation_node.SetUndoEnabled(True)
@@ -259,13 +292,11 @@ def write_segmentation_to_node(
 def read_segmentation_from_node(segmentation_node: Any, volume_node: Any = None) -> Segmentation:
     """The segments of ``segmentation_node`` (ids, names, colours, terminology, attributes, voxels) on the grid
     of ``volume_node``, or of the node's reference geometry when no volume node is given."""
-    slicer, vtk = _modules()
-    from SegAssistLib.io.seg_nrrd import ATTRIBUTE_KEYS_TAG, STATUS_TAG, TERMINOLOGY_TAG, terminology_from_tag
-
+    slicer, vtk = slicer_modules()
     if volume_node is None:
         volume_node = segmentation_node.GetNodeReference(segmentation_node.GetReferenceImageGeometryReferenceRole())
     if volume_node is not None:
-        shape, ijk_to_ras = _grid_of(volume_node)
+        shape, ijk_to_ras = grid_of(volume_node)
     else:
         geometry = segmentation_node.GetSegmentation().GetConversionParameter(
             slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName()
@@ -293,13 +324,5 @@ def read_segmentation_from_node(segmentation_node: Any, volume_node: Any = None)
     out = Segmentation(shape, ijk_to_ras, {"source": segmentation_node.GetName()})
     for n in range(vtk_seg.GetNumberOfSegments()):
         sid = vtk_seg.GetNthSegmentID(n)
-        s = vtk_seg.GetSegment(sid)
-        keys = _get_tag(s, ATTRIBUTE_KEYS_TAG)
-        names = [k for k in keys.split(",") if k] if keys else []
-        if s.HasTag(STATUS_TAG) and STATUS_TAG not in names:
-            names.append(STATUS_TAG)
-        attributes = {k: _get_tag(s, k) for k in names if s.HasTag(k)}
-        terminology = terminology_from_tag(_get_tag(s, TERMINOLOGY_TAG), f"segment {sid!r}")
-        segment = Segment(sid, s.GetName(), tuple(s.GetColor()), terminology, attributes)
-        out.add_segment(segment, _node_segment_mask(segmentation_node, sid, shape, ijk_to_ras))
+        out.add_segment(read_segment_metadata(segmentation_node, sid), _node_segment_mask(segmentation_node, sid, shape, ijk_to_ras))
     return out

@@ -4,7 +4,8 @@ For each step the same engine work runs three ways, in one process on Slicer's r
 
 * ``engine``   : SegAssistLib's engine alone (no nodes) - the floor;
 * ``workflow`` : ``SegAssistWorkflow`` (what the panel and the console call): read the segment from the node,
-                 run the engine, write back only the changed region as one undo step;
+                 run the engine, write back only the changed region as one step of SegAssist's own undo
+                 (the old voxels of that region are kept; the scene's undo is not used);
 * ``peer``     : what a typical scripted module does with Slicer's own helpers: the engine, then
                  ``slicer.util.updateSegmentBinaryLabelmapFromArray`` with the whole mask, after
                  ``scene.SaveStateForUndo()``.

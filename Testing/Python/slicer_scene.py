@@ -8,17 +8,14 @@ Fixtures
 ``mrml_scene`` (function)  the same context with the scene cleared and undo switched off before and
                        after each test, so tests do not see each other's nodes.
 
-Built as docs/DESIGN.md describes: a ``vtkMRMLScene`` and a ``vtkSlicerApplicationLogic`` with the Colors,
-Volumes and Segmentations logics registered (the Terminologies logic is left out: its JSON files are not
-part of slicer-core, and it logs errors without them) (``SetMRMLScene``, ``SetMRMLApplicationLogic``,
-``SetModuleLogic``) and kept referenced here (the application logic holds them weakly). It also sets
-``slicer.mrmlScene`` and a minimal ``slicer.modules.<name>.logic()`` so that ``slicer.util`` helpers such as
-``arrayFromSegmentBinaryLabelmap`` and ``updateSegmentBinaryLabelmapFromArray`` work as inside Slicer.
+The scene is the library's headless scene (:func:`SegAssistLib.slicer.scene.headless_scene`): a
+``vtkMRMLScene`` and a ``vtkSlicerApplicationLogic`` with the Colors, Volumes and Segmentations logics
+registered, ``slicer.mrmlScene`` and a minimal ``slicer.modules.<name>.logic()`` set so that ``slicer.util``
+helpers such as ``arrayFromSegmentBinaryLabelmap`` work as inside Slicer.
 """
 
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,33 +59,18 @@ class MRMLContext:
 
 
 def _build() -> MRMLContext:
+    """The library's headless scene (:func:`SegAssistLib.slicer.scene.headless_scene`) with its logics."""
     try:
         import slicer
     except ImportError:
         pytest.skip("slicer-core is not installed (pip install segassist[slicer]); Slicer MRML tests skipped")
     if not hasattr(slicer, "vtkMRMLScene"):
         pytest.skip("the 'slicer' module found is not slicer-core (the unrelated PyPI 'slicer' package?)")
-    scene = slicer.vtkMRMLScene()
-    app_logic = slicer.vtkSlicerApplicationLogic()
-    app_logic.SetMRMLScene(scene)
-    logics: dict[str, Any] = {}
-    for name, cls in (
-        ("colors", slicer.vtkSlicerColorLogic),
-        ("volumes", slicer.vtkSlicerVolumesLogic),
-        ("segmentations", slicer.vtkSlicerSegmentationsModuleLogic),
-    ):
-        logic = cls()
-        logic.SetMRMLApplicationLogic(app_logic)
-        logic.SetMRMLScene(scene)
-        app_logic.SetModuleLogic(name.capitalize(), logic)
-        logics[name] = logic
-    # What slicer.util reads inside the application: slicer.mrmlScene and slicer.modules.<name>.logic().
-    slicer.mrmlScene = scene
-    slicer.app_logic = app_logic
-    slicer.modules = types.SimpleNamespace(
-        **{name: types.SimpleNamespace(logic=(lambda logic=logic: logic), name=name) for name, logic in logics.items()}
-    )
-    return MRMLContext(scene, app_logic, logics)
+    from SegAssistLib.slicer.scene import MODULE_LOGICS, application_logic, headless_scene, module_logic
+
+    scene = headless_scene()
+    logics = {name.lower(): module_logic(scene, name) for name in MODULE_LOGICS}
+    return MRMLContext(scene, application_logic(scene), logics)
 
 
 @pytest.fixture(scope="session")

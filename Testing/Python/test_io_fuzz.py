@@ -219,12 +219,13 @@ def _run_worker(jobs: list[dict], root: Path) -> dict[int, dict]:
     """Run every job in worker processes; a worker that dies is restarted after the job it died on."""
     job_file = root / "jobs.json"
     job_file.write_text(json.dumps(jobs))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), os.environ.get("PYTHONPATH", "")]),
+           "PYTHONIOENCODING": "utf-8"}
     results: dict[int, dict] = {}
     start = 0
     while start < len(jobs):
         proc = subprocess.run([sys.executable, str(HERE / "fuzz_worker.py"), str(job_file), str(start)],
-                              capture_output=True, text=True, env=env, timeout=300)
+                              capture_output=True, text=True, encoding="utf-8", env=env, timeout=300)
         current = None
         for line in proc.stdout.splitlines():
             rec = json.loads(line)

@@ -8,6 +8,8 @@ keeps files apart.
 
 from __future__ import annotations
 
+import os
+
 import csv
 import json
 import shutil
@@ -174,7 +176,7 @@ def test_path_rules_directly(tmp_path):
     with pytest.raises(UnsafePathError, match="outside"):
         contained(tmp_path / "d", "link/y.png", "t")
     (tmp_path / "f").write_text("x")
-    (tmp_path / "hard").hardlink_to(tmp_path / "f")
+    os.link(tmp_path / "f", tmp_path / "hard")  # Path.hardlink_to is Python 3.10+
     with pytest.raises(UnsafePathError):
         refuse_outputs_over_inputs([tmp_path / "hard"], [tmp_path / "f"])
     with pytest.raises(UnsafePathError, match="two outputs"):

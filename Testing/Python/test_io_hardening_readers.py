@@ -53,7 +53,10 @@ def _damaged_copy(paths, tmp_path, tag, value, index=3):
         if n == index:
             # Write the raw text a broken exporter would (pydicom would refuse to format NaN itself).
             ds[tag].value = value
-        ds.save_as(out / p.name, enforce_file_format=True)
+        if int(pydicom.__version__.split(".")[0]) >= 3:
+            ds.save_as(out / p.name, enforce_file_format=True)
+        else:  # pydicom 2.x (Python 3.9): the same meaning, older name
+            ds.save_as(out / p.name, write_like_original=False)
     return out
 
 

@@ -68,7 +68,7 @@ def test_module_compiles_and_has_the_four_scripted_module_classes(module_ast):
     bases = {c.name: [ast.unparse(b) for b in c.bases] for c in module_ast.body if isinstance(c, ast.ClassDef)}
     assert bases["SegAssist"] == ["ScriptedLoadableModule"]
     assert "ScriptedLoadableModuleWidget" in bases["SegAssistWidget"]
-    assert bases["SegAssistLogic"][0] == "ScriptedLoadableModuleLogic" and "SegAssistWorkflow" in bases["SegAssistLogic"]
+    assert bases["SegAssistLogic"] == ["ScriptedLoadableModuleLogic"]  # holds a workflow, does not inherit one
     assert bases["SegAssistTest"] == ["ScriptedLoadableModuleTest"]
     module_init = next(f for f in _class(module_ast, "SegAssist").body if isinstance(f, ast.FunctionDef))
     assigned = {ast.unparse(t) for n in ast.walk(module_init) if isinstance(n, ast.Assign) for t in n.targets}
@@ -100,22 +100,21 @@ def test_ui_parameter_bindings_match_the_parameter_node(module_ast, ui_tree):
     # Parameters the Widget reads (p.<name>) exist too.
     used = _attribute_uses(_class(module_ast, "SegAssistWidget"), "p") | _attribute_uses(
         _class(module_ast, "SegAssistWidget"), "_parameterNode")
-    used -= {"connectGui", "disconnectGui"}
+    used -= {"connectGui", "connectParametersToGui", "disconnectGui"}
     assert used and used <= fields, f"Widget reads parameters the node lacks: {used - fields}"
 
 
-def test_ui_file_declares_its_custom_widgets_and_combo_items(ui_tree):
+def test_ui_file_declares_its_custom_widgets_and_lists_no_combo_items(ui_tree):
     declared = {c.findtext("class") for c in ui_tree.iter("customwidget")}
     qt_builtin = {"QWidget", "QLabel", "QPushButton", "QComboBox", "QLineEdit", "QProgressBar"}
     used = {w.get("class") for w in ui_tree.iter("widget")}
     assert used - qt_builtin <= declared, f"undeclared custom widgets: {used - qt_builtin - declared}"
-    widgets = _ui_widgets(ui_tree)
-    items = lambda name: [i.findtext("property/string") for i in widgets[name].findall("item")]  # noqa: E731
-    assert items("backendComboBox") == ["classical", "sam2"]
-    assert items("planeComboBox") == ["view", "axial", "coronal", "sagittal"]
-    from SegAssistLib.interpolation import METHODS
-
-    assert set(items("interpolationMethodComboBox")) == set(METHODS)
+    # The combo boxes bound to Choice parameters are filled by Slicer's QComboBoxToStringableConnector from the
+    # Choice list (guiConnectors.py v5.8.1 L372-379: clear(), then addItem per choice); the .ui lists none,
+    # so the library's lists (registry, checkpoint table, planes, methods) are the only source.
+    for w in ui_tree.iter("widget"):
+        if w.get("class") == "QComboBox":
+            assert not w.findall("item"), f"{w.get('name')} lists its own items in the .ui file"
 
 
 def test_logic_is_qt_free_and_offers_every_call_the_widget_makes(module_ast):
@@ -124,25 +123,27 @@ def test_logic_is_qt_free_and_offers_every_call_the_widget_makes(module_ast):
     logic = _class(module_ast, "SegAssistLogic")
     source = ast.unparse(logic)
     assert "qt." not in source and "self.ui" not in source and "ctk." not in source
-    workflow_src = (ROOT / "SegAssistLib" / "slicer" / "workflow.py").read_text(encoding="utf-8")
-    imported = {a.name.split(".")[0] for n in ast.walk(ast.parse(workflow_src)) if isinstance(n, (ast.Import, ast.ImportFrom))
-                for a in (n.names if isinstance(n, ast.Import) else [ast.alias(n.module or "")])}
-    assert not imported & {"qt", "ctk", "PythonQt"}
-    calls = _attribute_uses(_class(module_ast, "SegAssistWidget"), "logic")
-    own = {f.name for f in logic.body if isinstance(f, ast.FunctionDef)}
-    missing = {c for c in calls if not hasattr(SegAssistWorkflow, c) and c not in own and c not in ("backend_name", "backend_options")}
-    assert not missing, f"the Widget calls Logic methods that do not exist: {missing}"
+    for path in (ROOT / "SegAssistLib" / "slicer").glob("*.py"):
+        imported = {a.name.split(".")[0] for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    if isinstance(n, (ast.Import, ast.ImportFrom))
+                    for a in (n.names if isinstance(n, ast.Import) else [ast.alias(n.module or "")])}
+        assert not imported & {"qt", "ctk", "PythonQt"}, path.name
+    calls = _attribute_uses(_class(module_ast, "SegAssistWidget"), "workflow")
+    assert len(calls) > 10
+    instance_attributes = ("backend_name", "backend_options", "history")
+    missing = {c for c in calls if not hasattr(SegAssistWorkflow, c) and c not in instance_attributes}
+    assert not missing, f"the Widget calls workflow methods that do not exist: {missing}"
 
 
-def test_dependency_install_asks_first_and_uses_pytorch_utils(module_ast):
-    widget_src = ast.unparse(_class(module_ast, "SegAssistWidget"))
-    on_install = widget_src[widget_src.index("def onInstallDependencies"):]
-    assert on_install.index("confirmOkCancelDisplay") < on_install.index("install_dependencies(")
-    logic_src = ast.unparse(_class(module_ast, "SegAssistLogic"))
-    assert "PyTorchUtilsLogic().installTorch(askConfirmation=True)" in logic_src
-    assert "slicer.util.pip_install" in logic_src
-    setup_src = widget_src[widget_src.index("def setup"):widget_src.index("def cleanup")]
-    assert "install_dependencies" not in setup_src and "pip_install" not in setup_src  # never at start-up
+def test_widget_holds_no_geometry_and_no_copies_of_library_lists(module_ast):
+    """Geometry (slice-to-RAS matrices, view names) and the backend/model/plane lists come from the library."""
+    widget = ast.unparse(_class(module_ast, "SegAssistWidget"))
+    for geometry in ("GetSliceToRAS", "ras_to_pixel", "sliceWidget(", "GetElement("):
+        assert geometry not in widget
+    literals = [set(ast.literal_eval(n)) for n in ast.walk(module_ast) if isinstance(n, (ast.List, ast.Tuple))
+                and n.elts and all(isinstance(e, ast.Constant) for e in n.elts)]
+    for copy in ({"classical", "sam2"}, {"tiny", "small", "base_plus", "large"}, {"axial", "coronal", "sagittal"}):
+        assert not any(copy <= x for x in literals), f"SegAssist.py copies the library list {copy}"
 
 
 # ---- packaging ----------------------------------------------------------------------------------------------
@@ -233,3 +234,82 @@ def test_icon_is_a_128_pixel_png():
     with Image.open(MODULE_DIR / "Resources" / "Icons" / "SegAssist.png") as im:
         assert im.format == "PNG"
         assert im.size == (128, 128)
+
+
+# ---- parameter-node bindings against Slicer's GUI connectors ----------------------------------------------
+#: Which annotation a bound widget accepts, from the ``canRepresent`` methods in Slicer's
+#: Base/Python/slicer/parameterNodeWrapper/guiConnectors.py (lines at tags v5.8.1 / main 583e9b3):
+#: qMRMLNodeComboBox: an MRML node class (v5.8.1 L677-680, main L745-748);
+#: QComboBox: int/float/str/bool with a Choice annotation (v5.8.1 L355-368, main L418-431);
+#: QLineEdit: str (v5.8.1 L452-455, main L515-518);
+#: ctkPathLineEdit: pathlib.Path/PurePath types only (v5.8.1 L605-610, main L673-679).
+GUI_CONNECTORS = {
+    "qMRMLNodeComboBox": lambda ann: ann.startswith("vtkMRML"),
+    "QComboBox": lambda ann: ann.startswith("Annotated[") and "Choice(" in ann
+    and ann.split("[", 1)[1].split(",")[0] in ("int", "float", "str", "bool"),
+    "QLineEdit": lambda ann: ann == "str",
+    "ctkPathLineEdit": lambda ann: ann in ("pathlib.Path", "pathlib.PurePath", "Path"),
+}
+
+
+def test_every_bound_parameter_has_a_type_its_widget_connector_accepts(module_ast, ui_tree):
+    params = _class(module_ast, "SegAssistParameterNode")
+    annotations = {n.target.id: ast.unparse(n.annotation) for n in params.body if isinstance(n, ast.AnnAssign)}
+    bound = {}
+    for w in ui_tree.iter("widget"):
+        for prop in w.findall("property"):
+            if prop.get("name") == "SlicerParameterName":
+                bound[prop.find("string").text] = w.get("class")
+    assert len(bound) == 10
+    for name, widget_class in bound.items():
+        assert widget_class in GUI_CONNECTORS, f"{name}: no GUI connector for {widget_class}"
+        assert GUI_CONNECTORS[widget_class](annotations[name]), (
+            f"{name}: {annotations[name]} cannot bind to a {widget_class} (Slicer raises RuntimeError in "
+            "createGuiConnector, and no widget of the panel is bound)")
+    # The defect of issue 20: a str checkpoint on a ctkPathLineEdit is refused by Slicer's table.
+    assert not GUI_CONNECTORS["ctkPathLineEdit"]("str")
+
+
+def test_dependency_lists_cover_the_self_test_and_formats():
+    from SegAssistLib.slicer import dependencies
+
+    pips = " ".join(dependencies.REQUIREMENTS.values())
+    for needed in ("scikit-image", "slicerio", "defusedxml", "highdicom", "pycocotools"):
+        assert needed in pips
+    assert dependencies.missing_packages() == []  # this venv has them all: the lists name importable modules
+    reason = dependencies.sam2_unavailable_reason((3, 9))
+    assert reason and "Slicer 5.10" in reason and dependencies.sam2_unavailable_reason((3, 12)) is None
+    assert "sam2" not in dependencies.backend_choices((3, 9)) and "sam2" in dependencies.backend_choices((3, 12))
+    assert dependencies.torch_too_old("2.4.1+cu121") and dependencies.torch_too_old("2.5.1") and not dependencies.torch_too_old("2.6.0+cpu")
+
+
+def test_extension_index_json_agrees_with_s4ext_and_cmake():
+    """SegAssist.json follows Slicer's Schemas/slicer-extension-catalog-entry-schema-v1.0.2.json (required:
+    $schema, category, scm_url; scm_type git|local; build_dependencies array; enabled boolean; tier 1..5)."""
+    import json
+
+    entry = json.loads((ROOT / "SegAssist.json").read_text(encoding="utf-8"))
+    meta = _s4ext()
+    top = (ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert entry["$schema"].endswith("slicer-extension-catalog-entry-schema-v1.0.2.json#")
+    assert entry["scm_type"] == meta["scm"] == "git"
+    assert entry["scm_url"] == meta["scmurl"]
+    assert entry["scm_revision"] == meta["scmrevision"]
+    assert entry["category"] == meta["category"] == _cmake_set(top, "EXTENSION_CATEGORY")
+    assert entry["build_dependencies"] == meta["depends"].split() == _cmake_set(top, "EXTENSION_DEPENDS").split()
+    assert entry["build_subdirectory"] == meta["build_subdirectory"]
+    assert entry["enabled"] is (meta["enabled"] == "1")
+    assert isinstance(entry["tier"], int) and 1 <= entry["tier"] <= 5
+
+
+def test_every_action_widget_is_disabled_while_propagating(module_ast, ui_tree):
+    """During propagation UI events are processed (progress bar, Cancel), so every other button and choice must
+    be off: Undo, Import, Add segment, New prompts... (issue 20, item 6)."""
+    show = next(f for f in _class(module_ast, "SegAssistWidget").body
+                if isinstance(f, ast.FunctionDef) and f.name == "_showProgress")
+    disabled = {e.value for n in ast.walk(show) if isinstance(n, ast.Tuple) for e in n.elts
+                if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+    actions = {w.get("name") for w in ui_tree.iter("widget")
+               if w.get("class") in ("QPushButton", "QComboBox", "ctkPathLineEdit")}
+    assert "undoButton" in actions and "import2DButton" in actions
+    assert actions - {"cancelButton"} <= disabled, f"left enabled while propagating: {actions - {'cancelButton'} - disabled}"

@@ -2,11 +2,13 @@
 
 volume node from a DICOM series of lung2 -> markups prompts placed inside the lesion (from the ground truth)
 -> segment one slice -> propagate -> interpolate hand-drawn keyframes -> export .seg.nrrd and DICOM SEG ->
-undo; the saved files are checked with slicerio and highdicom. The Slicer module's ``SegAssistLogic`` is a
-thin subclass of :class:`SegAssistWorkflow`, so this is the panel's code path minus the Qt widgets.
+undo; the saved files are checked with slicerio and highdicom. The Slicer module's ``SegAssistLogic`` holds a
+:class:`SegAssistWorkflow` (``logic.workflow``), so this is the panel's code path minus the Qt widgets.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,7 +59,6 @@ def test_workflow_lung2_segment_propagate_interpolate_export_undo(wf, mrml_scene
 
     image, label = lung2
     gt = label.array > 0
-    scene = mrml_scene.scene
 
     # Volume node from the DICOM series: same voxels and geometry as the NRRD the series was written from.
     volume_node = wf.load_volume(lung2_dicom, "lung2")
@@ -83,7 +84,7 @@ def test_workflow_lung2_segment_propagate_interpolate_export_undo(wf, mrml_scene
     negative = _point_node(wf, "Tumor (negative)", view, n, [(r, 20)])  # lung/air far left of the slice
     assert not gt2d[r, 20]
 
-    levels = scene.GetNumberOfUndoLevels()
+    levels = wf.undo_levels
     k, mask2d = wf.segment_slice(volume_node, seg_node, tumor, [points, negative], plane="axial")
     assert k == n
     assert dice(mask2d, gt2d) > 0.8
@@ -91,14 +92,14 @@ def test_workflow_lung2_segment_propagate_interpolate_export_undo(wf, mrml_scene
     node_mask = wf.segment_mask(seg_node, tumor, volume_node)
     assert np.array_equal(view.slice(n, node_mask), mask2d)
     assert node_mask.sum() == mask2d.sum()  # only the prompted slice was written
-    assert scene.GetNumberOfUndoLevels() == levels + 1
+    assert wf.undo_levels == levels + 1
 
     # Propagate: progress reaches total, the mask spreads over several slices, ONE undo step for all of it.
     calls = []
-    levels = scene.GetNumberOfUndoLevels()
+    levels = wf.undo_levels
     result = wf.propagate(volume_node, seg_node, tumor, progress=lambda done, total: calls.append((done, total)))
     assert calls and calls[-1][0] == calls[-1][1] and len(calls) > 5
-    assert scene.GetNumberOfUndoLevels() == levels + 1
+    assert wf.undo_levels == levels + 1
     propagated = wf.segment_mask(seg_node, tumor, volume_node)
     assert np.array_equal(propagated, result.mask)
     assert np.count_nonzero(propagated.any(axis=(1, 2))) > 3
@@ -113,7 +114,7 @@ def test_workflow_lung2_segment_propagate_interpolate_export_undo(wf, mrml_scene
     sparse[keys] = gt[keys]
     seg = wf.read_segmentation(seg_node, volume_node)
     seg.set_mask(drawn, sparse)
-    wf._write(seg, seg_node, volume_node, [drawn])
+    wf.write_segmentation(seg, seg_node, volume_node, [drawn])
     used = wf.interpolate(volume_node, seg_node, drawn, plane="axial")
     assert list(used) == keys
     filled = wf.segment_mask(seg_node, drawn, volume_node)
@@ -179,11 +180,11 @@ def test_roi_box_prompt_and_cancelled_propagation_writes_nothing(wf, mrml_scene,
     assert dice(mask2d, view.slice(n, gt)) > 0.7
 
     before = wf.segment_mask(seg_node, tumor, volume_node)
-    levels = mrml_scene.scene.GetNumberOfUndoLevels()
+    levels = wf.undo_levels
     with pytest.raises(Cancelled):
         wf.propagate(volume_node, seg_node, tumor, should_stop=lambda: True)
     assert np.array_equal(wf.segment_mask(seg_node, tumor, volume_node), before)
-    assert mrml_scene.scene.GetNumberOfUndoLevels() == levels
+    assert wf.undo_levels == levels
 
 
 def test_bad_inputs_give_clear_errors_and_write_nothing(wf, mrml_scene, lung2, tmp_path):
@@ -226,7 +227,7 @@ def test_ontology_import_export_and_segmentation_import(wf, mrml_scene, lung2, t
     tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR, TUMOR_TERMINOLOGY)
     seg = wf.read_segmentation(seg_node, volume_node)
     seg.set_mask(tumor, label.array > 0)
-    wf._write(seg, seg_node, volume_node, [tumor])
+    wf.write_segmentation(seg, seg_node, volume_node, [tumor])
 
     ctbl = tmp_path / "classes.ctbl"
     wf.export_ontology(seg_node, ctbl)
@@ -267,16 +268,19 @@ def test_2d_dataset_round_trip_and_plane_of_clicked_view(wf, mrml_scene, lung2, 
     tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR)
     seg = wf.read_segmentation(seg_node, volume_node)
     seg.set_mask(tumor, gt)
-    wf._write(seg, seg_node, volume_node, [tumor])
+    wf.write_segmentation(seg, seg_node, volume_node, [tumor])
 
-    path = wf.export_2d_dataset(volume_node, seg_node, tmp_path / "coco.json", plane="axial")
+    written = wf.export_2d_dataset(volume_node, seg_node, tmp_path / "coco.json", plane="axial")
+    path = written[0]
+    assert path == tmp_path / "coco.json"
     doc = json.loads(path.read_text())
     view = PlaneView(image, "axial")
     annotated = [n for n in range(view.n_slices) if view.slice(n, gt).any()]
     assert len(doc["images"]) == len(annotated)
     areas = sorted(int(mask_utils.area(a["segmentation"])) for a in doc["annotations"])
     assert areas == sorted(int(view.slice(n, gt).sum()) for n in annotated)
-    assert all((tmp_path / im["file_name"]).exists() for im in doc["images"])
+    names = {p.name for p in written}
+    assert all(Path(im["file_name"]).name in names for im in doc["images"])
 
     vol2, seg2 = wf.import_2d_dataset(path)
     back = wf.read_segmentation(seg2, vol2)
@@ -301,7 +305,7 @@ def test_2d_dataset_round_trip_and_plane_of_clicked_view(wf, mrml_scene, lung2, 
 def test_markups_nodes_follow_the_prompt_conventions(mrml_scene):
     """Negative points: label starting with '-', description 'negative'/'exclude', or a '(negative)' list;
     unplaced points are skipped; an ROI is a box with its world bounds."""
-    from SegAssistLib.slicer.workflow import combine_prompts, markups_from_node
+    from SegAssistLib.slicer.prompts import combine_prompts, markups_from_node
 
     scene = mrml_scene.scene
     node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "Liver")
@@ -333,3 +337,28 @@ def test_markups_nodes_follow_the_prompt_conventions(mrml_scene):
         combine_prompts([markups_from_node(roi), markups_from_node(roi)])
     with pytest.raises(PromptError, match="not a point list"):
         markups_from_node(scene.AddNewNodeByClass("vtkMRMLMarkupsLineNode", "line"))
+
+
+@pytest.mark.parametrize("name, picked", [("lung2_panoptic.json", None), ("lung2_tasks.json", None),
+                                          ("semantic", "classes.json"), ("lung2_cityscapes", "classes.json")])
+def test_panel_2d_formats_round_trip_like_the_cli(wf, mrml_scene, lung2, tmp_path, name, picked):
+    """Every 2D format ``segassist convert`` writes, exported from the scene and imported back (a folder
+    dataset is picked in the file dialog by its classes.json)."""
+    image, label = lung2
+    gt = label.array > 0
+    volume_node = mrml_scene.add_volume(image, "lung2")
+    seg_node = wf.create_segmentation(volume_node)
+    tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR)
+    seg = wf.read_segmentation(seg_node, volume_node)
+    seg.set_mask(tumor, gt)
+    wf.write_segmentation(seg, seg_node, volume_node, [tumor])
+
+    written = wf.export_2d_dataset(volume_node, seg_node, tmp_path / name, plane="axial")
+    assert written and all(p.exists() for p in written)
+    source = tmp_path / name / picked if picked else tmp_path / name
+    vol2, seg2 = wf.import_2d_dataset(source)
+    back = wf.read_segmentation(seg2, vol2)
+    tumor_back = [s for s in back if s.name.split(" ")[0] == "Tumor"]  # per-slice instances: "Tumor 3"
+    assert len(tumor_back) >= 1, [s.name for s in back]
+    total = sum(int(back.mask(s.id).sum()) for s in tumor_back)
+    assert total == int(gt.sum())
