@@ -17,8 +17,9 @@ without ``--quick``) and in 3D. Reported per backend and half:
 Backends: any name from the registry (``--backend classical,litemedsam``; ``all`` = every registered one
 that loads), plus ``slicer_growcut``: Slicer's "Grow from seeds" given the same clicks or boxes plus a
 background ring (``growcut_peer.py``). ``--seed-option NAME=VALUE`` overrides a classical SeedOptions field
-(tune on ``--half tuning`` only). The last line times 1,000 prompt points on one 512x512 slice against
-one point (issue 18).
+(tune on ``--half tuning`` only). ``--measures box,box3d`` runs only those measures (the rest print n/a);
+LiteMedSAM takes no clicks, so its click measures are n/a. The last line times 1,000 prompt points on one
+512x512 slice against one point (issue 18).
 
 Run: ``python Testing/Benchmarks/bench_interactive.py --half heldout [--quick] [--backend classical]``
 """
@@ -38,6 +39,7 @@ from growcut_peer import GrowCutPeer
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
 from SegAssistLib.evaluation import simulated_user as su
+from SegAssistLib.errors import PromptError
 from SegAssistLib.evaluation.metrics import dice
 
 
@@ -62,43 +64,54 @@ def box_of(gt2d: np.ndarray) -> tuple[float, float, float, float]:
     return max(r0, 0.0), max(c0, 0.0), min(r1, h - 1.0), min(c1, w - 1.0)
 
 
-def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], dims: int, rec: dict) -> None:
-    """Prompt one structure with one backend; append to the lists in ``rec``."""
+MEASURES = ("clicks", "box", "click3d", "box3d")
+
+
+def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], dims: int, rec: dict,
+                  measures: tuple[str, ...] = MEASURES) -> None:
+    """Prompt one structure with one backend; append to the lists in ``rec``.
+
+    A backend that refuses clicks (LiteMedSAM: boxes only) gets no click measures (``n/a``), not a crash.
+    """
     for n in slices:
         gt2d = np.asarray(view.slice(n, gt), bool)
-        with backend.open_session(view) as session:
-            pred = np.zeros_like(gt2d)
-            dices = []
-            for i in range(3):
-                if i == 0:
-                    (r, c), label = su.first_click(gt2d), 1
-                else:
-                    nxt = su.next_click(gt2d, pred)
-                    if nxt is None:
-                        break
-                    (r, c), label = nxt
+        if "clicks" in measures and not refuses_clicks(backend):
+            with backend.open_session(view) as session:
+                pred = np.zeros_like(gt2d)
+                dices = []
+                for i in range(3):
+                    if i == 0:
+                        (r, c), label = su.first_click(gt2d), 1
+                    else:
+                        nxt = su.next_click(gt2d, pred)
+                        if nxt is None:
+                            break
+                        (r, c), label = nxt
+                    t0 = time.perf_counter()
+                    res = session.add_prompt(n, SlicePrompt(points=[[r, c]], labels=[label]))
+                    dt = time.perf_counter() - t0
+                    rec["seconds"].append(dt)
+                    if gt2d.shape[0] * gt2d.shape[1] >= 512 * 512:
+                        rec["seconds512"].append(dt)
+                    pred = res.mask
+                    dices.append(dice(pred, gt2d))
+                    if i == 0:
+                        rec["pairs"].append((res.score, dices[-1]))
+                rec["dice1"].append(dices[0])
+                rec["dice3"].append(dices[min(2, len(dices) - 1)])
+        if "box" in measures:
+            with backend.open_session(view) as session:
                 t0 = time.perf_counter()
-                res = session.add_prompt(n, SlicePrompt(points=[[r, c]], labels=[label]))
-                dt = time.perf_counter() - t0
-                rec["seconds"].append(dt)
-                if gt2d.shape[0] * gt2d.shape[1] >= 512 * 512:
-                    rec["seconds512"].append(dt)
-                pred = res.mask
-                dices.append(dice(pred, gt2d))
-                if i == 0:
-                    rec["pairs"].append((res.score, dices[-1]))
-            rec["dice1"].append(dices[0])
-            rec["dice3"].append(dices[min(2, len(dices) - 1)])
-        with backend.open_session(view) as session:
-            t0 = time.perf_counter()
-            res = session.add_prompt(n, SlicePrompt(box=box_of(gt2d)))
-            rec["seconds"].append(time.perf_counter() - t0)
-            rec["box"].append(dice(res.mask, gt2d))
-            rec["pairs"].append((res.score, rec["box"][-1]))
+                res = session.add_prompt(n, SlicePrompt(box=box_of(gt2d)))
+                rec["seconds"].append(time.perf_counter() - t0)
+                rec["box"].append(dice(res.mask, gt2d))
+                rec["pairs"].append((res.score, rec["box"][-1]))
     if dims != 3 or len(slices) < 2:
         return
     true_volume = max(int(gt.sum()), 1)
     for key, every, use_box in (("d3_click", 3, False), ("d3_box", 5, True)):
+        if ("box3d" if use_box else "click3d") not in measures or (not use_box and refuses_clicks(backend)):
+            continue
         out = np.zeros(gt.shape, bool)
         with backend.open_session(view) as session:
             for n in su.keyframes(view, gt, every):
@@ -113,6 +126,18 @@ def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], d
                     rec["pairs3d"].append((res.score, dice(res.mask, gt2d)))
         rec[key].append(dice(out, gt))
         rec["volratio"].append(out.sum() / true_volume)
+
+
+def refuses_clicks(backend) -> bool:
+    """True for a backend that takes no click without a box (LiteMedSAM), so its click measures are n/a."""
+    check = getattr(backend, "check_prompt", None)
+    if check is None:
+        return False
+    try:
+        check(SlicePrompt(points=[[0.0, 0.0]], labels=[1]))
+    except PromptError:
+        return True
+    return False
 
 
 def make_backends(names: list[str], seed_options: list[str]) -> dict:
@@ -167,6 +192,10 @@ def _fmt(v: list[float]) -> str:
     return f"{np.mean(v):.3f}" if v else "n/a"
 
 
+def _secs(v: list[float]) -> str:
+    return f"{np.mean(v):.3f} / {np.max(v):.3f}" if v else "n/a"
+
+
 def _rho(pairs) -> str:
     if len(pairs) < 3 or len({p[0] for p in pairs}) < 2:
         return "const"
@@ -182,12 +211,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated substrings of structure ids to run")
     ap.add_argument("--per-structure", action="store_true", help="print one row per structure too")
     ap.add_argument("--seed-option", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--measures", default=",".join(MEASURES),
+                    help=f"comma-separated subset of {','.join(MEASURES)} (default: all); the rest print n/a")
     args = ap.parse_args(argv)
+    measures = tuple(m for m in args.measures.split(",") if m)
+    if set(measures) - set(MEASURES):
+        ap.error(f"--measures takes a subset of {','.join(MEASURES)}, not {sorted(set(measures) - set(MEASURES))}")
 
     backends = make_backends(args.backend.split(","), args.seed_option)
     halves = ["tuning", "heldout"] if args.half == "both" else [args.half]
     split = devset.read_split()
-    print(f"development set {devset.SPLIT_PATH.name}; {'quick' if args.quick else 'full'}; CPU cores: {os.cpu_count()}")
+    print(f"development set {devset.SPLIT_PATH.name}; {'quick' if args.quick else 'full'}; measures "
+          f"{','.join(measures)}; CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}")
     for hname in halves:
         items = [s for s in devset.half(hname) if not args.only or any(o in s.id for o in args.only.split(","))]
         recs = {b: {k: [] for k in ("dice1", "dice3", "box", "d3_click", "d3_box", "volratio", "seconds",
@@ -200,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             for bname, backend in backends.items():
                 rec = recs[bname]
                 before = {k: len(v) for k, v in rec.items()}
-                run_structure(backend or GrowCutPeer(gt), view, gt, slices, s.dims, rec)
+                run_structure(backend or GrowCutPeer(gt), view, gt, slices, s.dims, rec, measures)
                 if visible and len(rec["d3_click"]) > before["d3_click"]:
                     rec["vis3d"].append(rec["d3_click"][-1])
                 if args.per_structure:
@@ -218,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             t512 = f"{max(r['seconds512']):.3f}" if r["seconds512"] else "n/a"
             print(f"| {bname} | {_fmt(r['dice1'])} | {_fmt(r['dice3'])} | {_fmt(r['box'])} | {_fmt(r['d3_click'])} | "
                   f"{_fmt(r['vis3d'])} | {_fmt(r['d3_box'])} | {max(r['volratio'], default=0):.2f} | "
-                  f"{np.mean(r['seconds']):.3f} / {np.max(r['seconds']):.3f} | {t512} | "
+                  f"{_secs(r['seconds'])} | {t512} | "
                   f"{_rho(r['pairs'])} / {_rho(r['pairs3d'])} |", flush=True)
-    if "classical" in backends:
+    if "classical" in backends and "clicks" in measures:
         print("\n" + seeding_speed())
     return 0
 
