@@ -134,3 +134,30 @@ def test_test_connection_reports_version_backend_and_auth(server):
         server_capabilities(f"http://127.0.0.1:{port + 1 if port < 65535 else port - 1}", KEY, timeout=2)
     with pytest.raises(SegAssistError, match="must look like http://HOST:PORT"):
         headless_workflow(server="ftp://x")
+
+
+def test_a_locked_hand_drawn_slice_propagates_remotely_as_locally(server, case_path, brain1):
+    """Lock (the drawn slice becomes a keyframe, sent cropped) and Propagate through the server."""
+    url, _ = server
+    image, label = brain1
+    gt = label.array > 0
+    view = PlaneView(image, "axial")
+    n = largest_slice(view, gt)
+    out = []
+    for wf in (headless_workflow(), headless_workflow(server=url, api_key=KEY)):
+        volume_node = wf.load_volume(case_path("brain1", "image"))
+        seg_node = wf.create_segmentation(volume_node)
+        tumor = wf.add_segment(seg_node, "Tumor")
+        seg = wf.read_segmentation(seg_node, volume_node)
+        drawn = np.zeros(gt.shape, bool)
+        view.write_slice(drawn, n, view.slice(n, gt))  # what the user drew with the Segment Editor
+        seg.set_mask(tumor, drawn)
+        wf.write_segmentation(seg, seg_node, volume_node, [tumor], "Draw")
+        locked = wf.lock_slice(volume_node, seg_node, tumor, "axial", n)
+        assert locked.sum() == view.slice(n, gt).sum() > 0
+        assert [(k.plane, k.slice_index, k.locked) for k in wf.engine(volume_node).keyframes(tumor)] == [("axial", n, True)]
+        wf.propagate(volume_node, seg_node, tumor)
+        out.append(wf.segment_mask(seg_node, tumor, volume_node))
+        wf.reset()
+    local, remote = out
+    assert (remote.sum(axis=(1, 2)) > 0).sum() > 1 and np.array_equal(remote, local)
