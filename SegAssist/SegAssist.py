@@ -47,9 +47,11 @@ def _ensure_lib_importable():
 _ensure_lib_importable()
 from SegAssistLib.backends.sam2.checkpoints import MODELS  # noqa: E402
 from SegAssistLib.core.planes import PLANES  # noqa: E402
+from SegAssistLib.errors import SegAssistError  # noqa: E402
 from SegAssistLib.interpolation import METHODS  # noqa: E402
 from SegAssistLib.slicer import dependencies, exchange  # noqa: E402
 from SegAssistLib.slicer.prompts import has_placed_prompt  # noqa: E402
+from SegAssistLib.slicer.remote import SERVER_MODES, describe, server_capabilities  # noqa: E402
 from SegAssistLib.slicer.workflow import SegAssistWorkflow  # noqa: E402
 
 #: "view": the plane of the slice view the last point was placed in.
@@ -101,6 +103,10 @@ class SegAssistParameterNode:
     checkpoint: pathlib.Path
     plane: Annotated[str, Choice(PLANE_CHOICES)] = "view"
     interpolationMethod: Annotated[str, Choice(list(METHODS))] = "sdf"
+    # Where the engine runs: "local" or a SegAssist server at serverUrl. The API key is deliberately NOT a
+    # parameter (a saved scene would carry it in plain text): it stays in the panel's password field.
+    serverMode: Annotated[str, Choice(SERVER_MODES)] = "local"
+    serverUrl: str = ""
 
 
 #
@@ -161,6 +167,7 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.addSegmentButton.connect("clicked(bool)", self.onAddSegment)
         self.ui.newPromptsButton.connect("clicked(bool)", self.onNewPrompts)
         self.ui.installDependenciesButton.connect("clicked(bool)", self.onInstallDependencies)
+        self.ui.testConnectionButton.connect("clicked(bool)", self.onTestConnection)
         self.ui.backendComboBox.connect("currentTextChanged(QString)", self.onBackendChanged)
         self.ui.applySliceButton.connect("clicked(bool)", self.onApplySlice)
         self.ui.lockSliceButton.connect("clicked(bool)", self.onLockSlice)
@@ -241,8 +248,14 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.exportSegmentationButton.enabled = bool(p and p.segmentation) and idle
         self.ui.exportOntologyButton.enabled = bool(p and p.segmentation) and idle
         self.ui.export2DButton.enabled = bool(p and p.segmentation and p.inputVolume) and idle
-        self.ui.modelComboBox.enabled = bool(p and p.backend == "sam2") and idle
-        self.ui.checkpointPathLineEdit.enabled = bool(p and p.backend == "sam2") and idle
+        remote = bool(p and p.serverMode == "remote")
+        # Remotely the server's backend runs: the local backend choice does not apply.
+        self.ui.backendComboBox.enabled = idle and not remote
+        self.ui.modelComboBox.enabled = bool(p and p.backend == "sam2") and idle and not remote
+        self.ui.checkpointPathLineEdit.enabled = bool(p and p.backend == "sam2") and idle and not remote
+        self.ui.serverModeComboBox.enabled = idle
+        for widget in (self.ui.serverUrlLineEdit, self.ui.serverKeyLineEdit, self.ui.testConnectionButton):
+            widget.enabled = remote and idle
 
     # ---- segments and prompts ------------------------------------------------------------------------
     def onSegmentationChanged(self, node) -> None:
@@ -288,8 +301,19 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 return self.workflow.plane_at_point(pos)
         return "axial"
 
+    def _serverUrl(self) -> str:
+        """The server URL when the panel is set to remote ("" for local); an empty URL is an error then."""
+        p = self._parameterNode
+        if p.serverMode != "remote":
+            return ""
+        if not p.serverUrl.strip():
+            raise SegAssistError("Remote is chosen but no server URL is given: enter it in the Server section.")
+        return p.serverUrl
+
     def _backend(self) -> None:
         p = self._parameterNode
+        # The key is read from the password field each time (memory only, never the parameter node).
+        self.workflow.set_server(self._serverUrl(), self.ui.serverKeyLineEdit.text or None)
         options = {}
         if p.backend == "sam2":
             options = {"model": p.model}
@@ -301,6 +325,13 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     # ---- actions ---------------------------------------------------------------------------------------
     def onBackendChanged(self, name) -> None:
         self.updateDependencyStatus()
+
+    def onTestConnection(self) -> None:
+        """The server's capabilities route: version, backend, whether it requires a key."""
+        self.ui.serverStatusLabel.text = ""
+        with slicer.util.tryWithErrorDisplay("Could not connect to the SegAssist server.", waitCursor=True):
+            caps = server_capabilities(self._serverUrl(), self.ui.serverKeyLineEdit.text or None)
+            self.ui.serverStatusLabel.text = describe(caps)
 
     def onApplySlice(self) -> None:
         p = self._parameterNode
@@ -364,7 +395,8 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _showProgress(self, running: bool) -> None:
         self.ui.propagateProgressBar.setVisible(running)
         self.ui.propagateProgressBar.value = 0
-        self.ui.cancelButton.setEnabled(running)
+        # A remote propagation cannot be cancelled: the server answers when it is done.
+        self.ui.cancelButton.setEnabled(running and self.workflow.server.url == "")
         if self._parameterNode is not None:
             self.updateButtons()
             if running:  # the workflow is busy only inside propagate(): disable the rest now
@@ -373,7 +405,8 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                              "importOntologyButton", "import2DButton", "backendComboBox",
                              "installDependenciesButton", "exportSegmentationButton", "exportOntologyButton",
                              "export2DButton", "modelComboBox", "checkpointPathLineEdit", "planeComboBox",
-                             "interpolationMethodComboBox", "reviewComboBox"):
+                             "interpolationMethodComboBox", "reviewComboBox", "serverModeComboBox",
+                             "serverUrlLineEdit", "serverKeyLineEdit", "testConnectionButton"):
                     getattr(self.ui, name).enabled = False
         if not running:
             self.updateDependencyStatus()
@@ -472,7 +505,8 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 #
 class SegAssistLogic(ScriptedLoadableModuleLogic):
     """The parameter node, dependency installation and :attr:`workflow`, the scripting API: everything the
-    panel does, on MRML nodes, without Qt (:class:`SegAssistLib.slicer.workflow.SegAssistWorkflow`)."""
+    panel does, on MRML nodes, without Qt (:class:`SegAssistLib.slicer.workflow.SegAssistWorkflow`).
+    ``logic.workflow.set_server(URL, KEY)`` runs the engine on a SegAssist server; "" runs it here."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)

@@ -35,7 +35,7 @@ class RemoteKeyframe:
 class EngineAdapter:
     """:class:`RemoteEngine` with the methods of the local ``SegmentationEngine`` the Slicer Logic calls
     (``view``, ``add_points``, ``add_box``, ``set_keyframe_mask``, ``keyframes``, ``run``, ``close``), so the
-    Logic can hold either. Not available remotely: the disagreement map (zeros) and cancelling a running
+    Logic can hold either (``extrapolate`` is sent with each propagation). Not available remotely: the disagreement map (zeros) and cancelling a running
     propagation (``progress`` is called once, at the end)."""
 
     def view(self, plane: str):
@@ -58,15 +58,32 @@ class EngineAdapter:
     def keyframes(self, segment_id: str, plane: str | None = None) -> list[RemoteKeyframe]:
         return [RemoteKeyframe(*k) for k in self._keyframes.get(segment_id, []) if plane in (None, k[0])]
 
-    def run(self, segment_id: str, progress=None, should_stop=None):
-        from SegAssistLib.engine.segmentation_engine import EngineResult
-
-        head = self.propagate(segment_id)
+    def run(self, segment_id: str, progress=None, should_stop=None) -> "RemoteResult":
+        head = self.propagate(segment_id, extrapolate=self.extrapolate)
         if progress is not None:
             progress(1, 1)
-        mask = self.labels(segment_id).copy()
-        confidence = {p: {int(n): v for n, v in c.items()} for p, c in head.get("confidence", {}).items()}
-        return EngineResult(mask, mask.astype(np.float32), np.zeros(mask.shape, np.float32), confidence, {})
+        return RemoteResult(self.labels(segment_id).copy(), head)
+
+
+class RemoteResult:
+    """What :meth:`EngineAdapter.run` returns: the fields of a local ``EngineResult`` the Slicer Logic reads
+    (``mask``, ``confidence``, ``review_queue``, ``probability``); ``disagreement`` is zeros remotely."""
+
+    def __init__(self, mask: np.ndarray, head: dict):
+        from SegAssistLib.engine.result import ReviewItem
+
+        self.mask = mask
+        self.confidence = {p: {int(n): v for n, v in c.items()} for p, c in head.get("confidence", {}).items()}
+        self.review_queue = [ReviewItem(r["plane"], int(r["slice"]), r["risk"], r["confidence"], list(r["reasons"]))
+                             for r in head.get("review", [])]
+
+    @property
+    def probability(self) -> np.ndarray:
+        return self.mask.astype(np.float32)
+
+    @property
+    def disagreement(self) -> np.ndarray:
+        return np.zeros(self.mask.shape, np.float32)
 
 
 class RemoteEngine(EngineAdapter):
@@ -93,6 +110,7 @@ class RemoteEngine(EngineAdapter):
         self._keyframes: dict[str, list] = {}
         self._views: dict[str, Any] = {}
         self._journal: list[tuple[str, Any]] = []
+        self.extrapolate = False
         self.session: str | None = None
         self.stats = {"bytes_sent": 0, "bytes_received": 0, "uploads": 0, "server_ms": 0.0, "requests": 0,
                       "reseeds": 0}
@@ -258,8 +276,9 @@ class RemoteEngine(EngineAdapter):
                         {"segment": segment, "plane": plane, "slice": int(slice_index), "box": rc})
         return self._call("keyframe", env)
 
-    def propagate(self, segment: str) -> dict:
-        return self._call("propagate", {"segment": segment})
+    def propagate(self, segment: str, extrapolate: bool = False) -> dict:
+        """The engine's run on the server; ``extrapolate`` continues past the outermost keyframes."""
+        return self._call("propagate", {"segment": segment, "extrapolate": bool(extrapolate)})
 
     def fuse(self, segment: str, planes: Sequence[str] | None = None, threshold: float = 0.5) -> dict:
         payload: dict[str, Any] = {"segment": segment, "threshold": float(threshold)}

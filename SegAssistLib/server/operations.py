@@ -189,9 +189,11 @@ def keyframe(mgr: SessionManager, s: Session, header: dict, crop2d: np.ndarray) 
 
 
 def propagate(mgr: SessionManager, s: Session, body: dict) -> Change:
-    """Propagate the segment's keyframes through the volume and fuse the planes (the engine's run)."""
+    """Propagate the segment's keyframes through the volume and fuse the planes (the engine's run).
+    ``extrapolate`` (default false): continue past the outermost keyframes, as the Slicer panel does."""
     seg = _segment(body)
     engine = mgr.engine(s)
+    engine.extrapolate = _get(body, "extrapolate", bool, required=False, default=False)
     if not engine.keyframes(seg):
         raise ServerError(f"Segment {seg!r} has no keyframes in this session: segment or draw a slice first.", 422)
     with mgr.compute():
@@ -199,7 +201,8 @@ def propagate(mgr: SessionManager, s: Session, body: dict) -> Change:
     s.results[seg] = result
     confidence = {p: {str(n): round(float(v), 4) for n, v in c.items()} for p, c in result.confidence.items()}
     return _replace(mgr, s, seg, result.mask, {"op": "propagate", "planes": sorted(result.plane_probability),
-                                               "confidence": confidence})
+                                               "confidence": confidence,
+                                               "review": [i.as_dict() for i in result.review_queue]})
 
 
 def fuse(mgr: SessionManager, s: Session, body: dict) -> Change:

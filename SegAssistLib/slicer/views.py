@@ -81,3 +81,17 @@ def show_slice(scene: Any, view: Any, slice_index: int) -> Any:
     centre = np.asarray(view.pixel_to_ras(k, (rows - 1) / 2.0, (cols - 1) / 2.0), dtype=float).reshape(-1)[:3]
     node.JumpSliceByCentering(*centre)
     return node
+
+
+def review_slices(result: Any, limit: int = 20, threshold: float = 0.5) -> list[tuple[str, int, str]]:
+    """(plane, slice index, why) of a propagation's slices to check first: the engine's review queue when it
+    has one, else the slices whose confidence is below ``threshold``, least confident first."""
+    if result is None:
+        return []
+    queue = getattr(result, "review_queue", None)
+    if queue is not None:
+        return [(i.plane, int(i.slice_index), ", ".join(i.reasons) or f"confidence {i.confidence:.2f}")
+                for i in queue[:limit]]
+    low = sorted((score, plane, int(n)) for plane, scores in result.confidence.items()
+                 for n, score in scores.items() if score < threshold)
+    return [(plane, n, f"confidence {score:.2f}") for score, plane, n in low[:limit]]

@@ -23,6 +23,7 @@ from SegAssistLib.core.volume import Volume
 from SegAssistLib.errors import PromptError, SegAssistError
 from SegAssistLib.slicer import exchange, nodes, views
 from SegAssistLib.slicer.prompts import combine_prompts, markups_from_node
+from SegAssistLib.slicer.remote import ServerSetting, normalize_url
 from SegAssistLib.slicer.undo import UndoStack
 
 #: Node attribute set on volumes loaded from a DICOM folder: where their series lives (for DICOM SEG export).
@@ -45,8 +46,10 @@ class SegAssistWorkflow:
     extrapolate: bool = True
 
     def __init__(self, scene: Any = None, backend: str = "classical", backend_options: dict | None = None,
-                 interpolation_method: str = "sdf", undo_limit: int = 30):
+                 interpolation_method: str = "sdf", undo_limit: int = 30, server: str | None = None,
+                 api_key: str | None = None):
         self._scene = scene
+        self.server = ServerSetting(normalize_url(server), api_key or None)  # key in memory only (slicer.remote)
         self.backend_name = backend
         self.backend_options = dict(backend_options or {})
         self.interpolation_method = interpolation_method
@@ -84,6 +87,14 @@ class SegAssistWorkflow:
         self.backend_options = dict(options)
         self.reset()
 
+    def set_server(self, url: str | None, api_key: str | None = None) -> None:
+        """Run the engine on the SegAssist server at ``url`` (``http://host:port``) with ``api_key``, or
+        in-process for an empty URL. On a change, open engines (and remote sessions) are closed (:mod:`.remote`)."""
+        setting = ServerSetting(normalize_url(url), api_key or None)
+        if setting != self.server:
+            self.server = setting
+            self.reset()
+
     def reset(self) -> None:
         """Forget every engine (prompts, keyframes, cached propagation) and the undo history (e.g. the scene
         closes). During a propagation the reset is deferred: the run is cancelled at its next slice, writes
@@ -99,13 +110,15 @@ class SegAssistWorkflow:
         self._reset_requested = False
 
     def engine(self, volume_node: Any) -> Any:
-        """The :class:`~SegAssistLib.engine.segmentation_engine.SegmentationEngine` of a volume node (new when
-        the voxels or the backend changed)."""
+        """The :class:`~SegAssistLib.engine.segmentation_engine.SegmentationEngine` of a volume node, or its
+        :class:`~SegAssistLib.server.client.RemoteEngine` when a server is set (new when the voxels, the
+        backend or the server changed)."""
         from SegAssistLib.engine.segmentation_engine import SegmentationEngine
 
         require(volume_node, "vtkMRMLScalarVolumeNode", "input volume")
         key = volume_node.GetID()
-        signature = (self.backend_name, tuple(sorted((k, repr(v)) for k, v in self.backend_options.items())))
+        signature = (self.backend_name, tuple(sorted((k, repr(v)) for k, v in self.backend_options.items())),
+                     self.server)
         mtime = int(volume_node.GetImageData().GetMTime()) if volume_node.GetImageData() else 0
         held = self._engines.get(key)
         if held is not None and held[1] == signature and held[2] == mtime:
@@ -113,8 +126,12 @@ class SegAssistWorkflow:
             return held[0]
         if held is not None:
             held[0].close()
-        engine = SegmentationEngine(self.volume(volume_node), self.backend_name, self.backend_options,
-                                    extrapolate=self.extrapolate)
+        if self.server.remote:
+            engine = self.server.engine(self.volume(volume_node))
+            engine.extrapolate = self.extrapolate
+        else:
+            engine = SegmentationEngine(self.volume(volume_node), self.backend_name, self.backend_options,
+                                        extrapolate=self.extrapolate)
         self._engines[key] = (engine, signature, mtime)
         return engine
 
@@ -318,18 +335,8 @@ class SegAssistWorkflow:
         return np.asarray(plan.keyframes)
 
     def slices_to_review(self, limit: int = 20, threshold: float = 0.5) -> list[tuple[str, int, str]]:
-        """(plane, slice index, why) of the last propagation's slices to check first: the engine's review queue
-        when it has one, else the slices whose confidence is below ``threshold``, least confident first."""
-        result = self.last_result
-        if result is None:
-            return []
-        queue = getattr(result, "review_queue", None)
-        if queue is not None:
-            return [(i.plane, int(i.slice_index), ", ".join(i.reasons) or f"confidence {i.confidence:.2f}")
-                    for i in queue[:limit]]
-        low = sorted((score, plane, int(n)) for plane, scores in result.confidence.items()
-                     for n, score in scores.items() if score < threshold)
-        return [(plane, n, f"confidence {score:.2f}") for score, plane, n in low[:limit]]
+        """(plane, slice index, why) of the last propagation's slices to check first (:func:`views.review_slices`)."""
+        return views.review_slices(self.last_result, limit, threshold)
 
     def show_slice(self, volume_node: Any, plane: str, slice_index: int) -> bool:
         """Move the slice view of ``plane`` to ``slice_index`` of the volume; False when no view shows it."""

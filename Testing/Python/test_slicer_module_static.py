@@ -130,7 +130,7 @@ def test_logic_is_qt_free_and_offers_every_call_the_widget_makes(module_ast):
         assert not imported & {"qt", "ctk", "PythonQt"}, path.name
     calls = _attribute_uses(_class(module_ast, "SegAssistWidget"), "workflow")
     assert len(calls) > 10
-    instance_attributes = ("backend_name", "backend_options", "history")
+    instance_attributes = ("backend_name", "backend_options", "history", "server")
     missing = {c for c in calls if not hasattr(SegAssistWorkflow, c) and c not in instance_attributes}
     assert not missing, f"the Widget calls workflow methods that do not exist: {missing}"
 
@@ -260,7 +260,7 @@ def test_every_bound_parameter_has_a_type_its_widget_connector_accepts(module_as
         for prop in w.findall("property"):
             if prop.get("name") == "SlicerParameterName":
                 bound[prop.find("string").text] = w.get("class")
-    assert len(bound) == 10
+    assert len(bound) == 12
     for name, widget_class in bound.items():
         assert widget_class in GUI_CONNECTORS, f"{name}: no GUI connector for {widget_class}"
         assert GUI_CONNECTORS[widget_class](annotations[name]), (
@@ -313,3 +313,30 @@ def test_every_action_widget_is_disabled_while_propagating(module_ast, ui_tree):
                if w.get("class") in ("QPushButton", "QComboBox", "ctkPathLineEdit")}
     assert "undoButton" in actions and "import2DButton" in actions
     assert actions - {"cancelButton"} <= disabled, f"left enabled while propagating: {actions - {'cancelButton'} - disabled}"
+
+
+def test_server_section_binds_mode_and_url_but_never_the_key(module_ast, ui_tree):
+    """Issue 16: Local/Remote and the URL are scene parameters; the API key is a password field bound to no
+    parameter, so a saved scene never carries it (test_slicer_remote checks the saved scene itself)."""
+    params = _class(module_ast, "SegAssistParameterNode")
+    annotations = {n.target.id: ast.unparse(n.annotation) for n in params.body if isinstance(n, ast.AnnAssign)}
+    assert annotations["serverMode"] == "Annotated[str, Choice(SERVER_MODES)]" and annotations["serverUrl"] == "str"
+    assert not [name for name in annotations if "key" in name.lower() or "token" in name.lower()]
+    widgets = _ui_widgets(ui_tree)
+    key = widgets["serverKeyLineEdit"]
+    assert key.get("class") == "QLineEdit"
+    assert key.find("property[@name='echoMode']/enum").text == "QLineEdit::Password"
+    assert key.find("property[@name='SlicerParameterName']") is None
+    assert widgets["serverModeComboBox"].find("property[@name='SlicerParameterName']/string").text == "serverMode"
+    assert widgets["serverUrlLineEdit"].find("property[@name='SlicerParameterName']/string").text == "serverUrl"
+    from SegAssistLib.slicer.remote import SERVER_MODES
+
+    assert SERVER_MODES[0] == "local"  # the parameter's default is the first choice
+    # The Widget reads the key from the field and hands it to the workflow (memory), never to the node.
+    widget = ast.unparse(_class(module_ast, "SegAssistWidget"))
+    assert "serverKeyLineEdit.text" in widget and "set_server(" in widget
+    assert not re.search(r"(_parameterNode|\bp)\.\w*[kK]ey\b", widget)
+    # Cancel is off during a remote propagation (the server answers when done).
+    show = next(f for f in _class(module_ast, "SegAssistWidget").body
+                if isinstance(f, ast.FunctionDef) and f.name == "_showProgress")
+    assert "self.workflow.server.url" in ast.unparse(show)

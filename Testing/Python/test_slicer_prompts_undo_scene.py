@@ -220,10 +220,13 @@ def test_slices_to_review_after_propagation_and_jump_there(wf, mrml_scene, lesio
     points.AddControlPoint(*point)
     wf.segment_slice(volume_node, seg_node, tumor, [points])
     result = wf.propagate(volume_node, seg_node, tumor)
-    review = wf.slices_to_review(limit=5, threshold=1.01)  # every scored slice is below 1.01
-    scores = sorted(s for scores in result.confidence.values() for s in scores.values())
-    assert len(review) == min(5, len(scores)) > 0
-    assert [float(why.split()[-1]) for _, _, why in review] == [round(s, 2) for s in scores[: len(review)]]
+    review = wf.slices_to_review(limit=5)
+    queue = result.review_queue  # the engine's order: most likely wrong first, hand-drawn slices last
+    assert len(review) == min(5, len(queue)) > 0
+    assert [(plane, k) for plane, k, _ in review] == [(i.plane, int(i.slice_index)) for i in queue[: len(review)]]
+    assert all(why for _, _, why in review)  # each entry says why it is listed
+    risks = [i.risk for i in queue]
+    assert risks == sorted(risks, reverse=True)
     plane, k, _ = review[0]
     axial = slice_node("Axial", "Red")
     assert wf.show_slice(volume_node, plane, k)
