@@ -30,7 +30,11 @@ for full in $VERSIONS; do
   # check reads back with highdicom's Segmentation.get_volume, new in highdicom 0.23 (3.9 gets at most 0.22;
   # SegAssist's own DICOM SEG reader and writer are tested there by the other tests of that file).
   # test_operations' exception census imports every module, SAM 2's included (torch is not installed here).
-  deselect=(--deselect "Testing/Python/test_backends_classical.py::test_other_methods_are_real_segmentations[slicer_growcut]"
+  # The read-only-folder test runs the CLI as user `nobody`, who cannot load pyenv's libpython from /root/.pyenv
+  # (the default venv's run covers it). `-m "not peers"`: ITK, the comparison peer, is not installed here.
+  deselect=(-m "not peers"
+            --deselect "Testing/Python/test_cli_failures.py::test_segment_into_a_read_only_folder_stops_before_computing"
+            --deselect "Testing/Python/test_backends_classical.py::test_other_methods_are_real_segmentations[slicer_growcut]"
             --deselect "Testing/Python/test_operations.py::test_every_public_exception_class_lives_in_errors_and_is_a_segassist_error")
   if [ "$short" = "3.9" ]; then
     deselect+=(--deselect "Testing/Python/test_io_dicom_seg.py::test_round_trip_identical_and_aligned")
