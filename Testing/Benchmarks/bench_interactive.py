@@ -68,8 +68,11 @@ MEASURES = ("clicks", "box", "click3d", "box3d")
 
 
 def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], dims: int, rec: dict,
-                  measures: tuple[str, ...] = MEASURES) -> None:
+                  measures: tuple[str, ...] = MEASURES, via_engine: bool = False) -> None:
     """Prompt one structure with one backend; append to the lists in ``rec``.
+
+    ``via_engine``: the 3D protocols run through :class:`SegmentationEngine` (keyframes, guards,
+    fusion: what the CLI and the panel do) instead of the backend session's own ``propagate``.
 
     A backend that refuses clicks (LiteMedSAM: boxes only) gets no click measures (``n/a``), not a crash.
     """
@@ -112,6 +115,10 @@ def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], d
     for key, every, use_box in (("d3_click", 3, False), ("d3_box", 5, True)):
         if ("box3d" if use_box else "click3d") not in measures or (not use_box and refuses_clicks(backend)):
             continue
+        if via_engine:
+            rec[key].append(_engine_3d(backend, view, gt, every, use_box, rec))
+            rec["volratio"].append(rec.pop("_last_volume") / true_volume)
+            continue
         out = np.zeros(gt.shape, bool)
         with backend.open_session(view) as session:
             for n in su.keyframes(view, gt, every):
@@ -126,6 +133,31 @@ def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], d
                     rec["pairs3d"].append((res.score, dice(res.mask, gt2d)))
         rec[key].append(dice(out, gt))
         rec["volratio"].append(out.sum() / true_volume)
+
+
+def _engine_3d(backend, view: PlaneView, gt: np.ndarray, every: int, use_box: bool, rec: dict) -> float:
+    """3D Dice of the engine's result from a click or box on every ``every``-th slice (no extrapolation,
+    the engine's default); the result's volume goes to ``rec["_last_volume"]``."""
+    from SegAssistLib.engine import SegmentationEngine
+
+    engine = SegmentationEngine(view.volume, backend)
+    try:
+        for n in su.keyframes(view, gt, every):
+            gt2d = np.asarray(view.slice(n, gt), bool)
+            prompt = (SlicePrompt(box=box_of(gt2d)) if use_box
+                      else SlicePrompt(points=[list(su.first_click(gt2d))], labels=[1]))
+            engine.add_prompt("s", view.plane, n, prompt)
+        result = engine.run("s")
+    finally:
+        engine.close()
+    out = np.asarray(result.mask, bool)
+    for n, score in result.confidence.get(view.plane, {}).items():
+        gt2d = np.asarray(view.slice(n, gt), bool)
+        pred2d = np.asarray(view.slice(n, out), bool)
+        if gt2d.any() or pred2d.any():
+            rec["pairs3d"].append((score, dice(pred2d, gt2d)))
+    rec["_last_volume"] = int(out.sum())
+    return dice(out, gt)
 
 
 def refuses_clicks(backend) -> bool:
@@ -213,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed-option", action="append", default=[], metavar="NAME=VALUE")
     ap.add_argument("--measures", default=",".join(MEASURES),
                     help=f"comma-separated subset of {','.join(MEASURES)} (default: all); the rest print n/a")
+    ap.add_argument("--via-engine", action="store_true",
+                    help="3D protocols through SegmentationEngine (keyframes, guards, fusion) as the CLI and panel "
+                    "run them, instead of the backend session's own propagate")
     args = ap.parse_args(argv)
     measures = tuple(m for m in args.measures.split(",") if m)
     if set(measures) - set(MEASURES):
@@ -235,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             for bname, backend in backends.items():
                 rec = recs[bname]
                 before = {k: len(v) for k, v in rec.items()}
-                run_structure(backend or GrowCutPeer(gt), view, gt, slices, s.dims, rec, measures)
+                run_structure(backend or GrowCutPeer(gt), view, gt, slices, s.dims, rec, measures, args.via_engine)
                 if visible and len(rec["d3_click"]) > before["d3_click"]:
                     rec["vis3d"].append(rec["d3_click"][-1])
                 if args.per_structure:
