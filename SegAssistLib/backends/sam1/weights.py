@@ -16,7 +16,6 @@ Offline, the error says which file to fetch elsewhere and what to pass.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -28,6 +27,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from SegAssistLib.backends.weight_cache import cache_dir, sha256_of  # noqa: F401 (re-exported)
 from SegAssistLib.errors import BackendError
 
 
@@ -77,22 +77,6 @@ def get_model(name: str) -> PretrainedModel:
     if key not in MODELS:
         raise BackendError(f"Unknown pretrained model {name!r}: use one of {', '.join(MODELS)}.")
     return MODELS[key]
-
-
-def cache_dir(name: str) -> Path:
-    """The cache folder of model ``name`` (see the module docstring for the order of choices)."""
-    if os.environ.get("SEGASSIST_CACHE"):
-        return Path(os.environ["SEGASSIST_CACHE"]) / name
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "segassist" / name
-
-
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_file(model: PretrainedModel, path: str | os.PathLike) -> Path:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import os
 import sys
 import urllib.error
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
+from SegAssistLib.backends.weight_cache import cache_dir, sha256_of
 from SegAssistLib.errors import BackendError
 
 ProgressCallback = Callable[[int, Union[int, None]], None]
@@ -80,19 +80,7 @@ def get_model(name: str) -> Sam2Model:
 
 def default_cache_dir() -> Path:
     """Where downloaded checkpoints live (see the module docstring for the order of choices)."""
-    if os.environ.get("SEGASSIST_CACHE"):
-        return Path(os.environ["SEGASSIST_CACHE"]) / "sam2"
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "segassist" / "sam2"
-
-
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+    return cache_dir("sam2")
 
 
 def _offline_message(url: str, dest: Path, reason: object) -> str:
