@@ -1,15 +1,16 @@
 """``auto``: picks a backend per object by what is installed and by the kind of the object's first prompt.
 
-The rule (measured with ``Testing/Benchmarks/bench_pretrained.py`` on lung2 and brain1, see README
-"Pretrained models offline"; not yet re-measured on the tuning half of ``Testing/Benchmarks/devset.py``
-nor validated on its held-out half):
+The rule was first measured with ``Testing/Benchmarks/bench_pretrained.py`` on lung2 and brain1, then
+re-measured on the tuning half of the development set (``Testing/Benchmarks/devset.py``, 29 structures,
+``bench_interactive.py --quick``) and left unchanged; docs/BENCHMARKS.md has the tables:
 
 * a box (or a mask) -> MobileSAM when it is usable here (its code package is installed and its weights
-  are cached), else LiteMedSAM when usable, else the classical backend. Box Dice, mean over lung2,
-  brain1 and MNI152's brain: MobileSAM 0.926, classical 0.857, LiteMedSAM 0.801 (LiteMedSAM is best on
-  the two lesions, 0.938 and 0.889, but gives 0.576 on the whole brain);
-* clicks only -> the classical backend (Dice after 3 clicks, same cases: 0.907 against MobileSAM's 0.847,
-  at a hundredth of the time; LiteMedSAM does not take clicks without a box).
+  are cached), else LiteMedSAM when usable, else the classical backend. Box Dice on the tuning half:
+  MobileSAM 0.772, classical 0.718, LiteMedSAM 0.643; on the held-out half MobileSAM 0.728 against the
+  classical 0.637;
+* clicks only -> the classical backend. Tuning half: Dice after 1 click 0.564 against MobileSAM's 0.323
+  (SAM's best-scored mask for one click is mostly the whole body; its smallest mask gives 0.482), after
+  3 clicks 0.695 against 0.573, at a fiftieth of the time. LiteMedSAM takes no clicks without a box.
 
 The first prompt of an object fixes its backend for the session (so its prompts accumulate in one
 place and propagate in one place). Options given to ``auto`` go to the pretrained backends

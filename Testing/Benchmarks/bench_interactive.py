@@ -17,7 +17,7 @@ without ``--quick``) and in 3D. Reported per backend and half:
 Backends: any name from the registry (``--backend classical,litemedsam``; ``all`` = every registered one
 that loads), plus ``slicer_growcut``: Slicer's "Grow from seeds" given the same clicks or boxes plus a
 background ring (``growcut_peer.py``). ``--seed-option NAME=VALUE`` overrides a classical SeedOptions field
-(tune on ``--half tuning`` only). ``--measures box,box3d`` runs only those measures (the rest print n/a);
+and ``--method NAME`` its seeded method (tune both on ``--half tuning`` only). ``--measures box,box3d`` runs only those measures (the rest print n/a);
 LiteMedSAM takes no clicks, so its click measures are n/a. The last line times 1,000 prompt points on one
 512x512 slice against one point (issue 18).
 
@@ -172,7 +172,7 @@ def refuses_clicks(backend) -> bool:
     return False
 
 
-def make_backends(names: list[str], seed_options: list[str]) -> dict:
+def make_backends(names: list[str], seed_options: list[str], method: str | None = None) -> dict:
     from SegAssistLib.backends.registry import available_backends, get_backend
 
     if names == ["all"]:
@@ -187,6 +187,8 @@ def make_backends(names: list[str], seed_options: list[str]) -> dict:
             from SegAssistLib.backends.classical.seeds import SeedOptions
 
             opts["seed_options"] = SeedOptions(**{k: float(v) for k, v in (o.split("=", 1) for o in seed_options)})
+        if name == "classical" and method:
+            opts["method"] = method
         try:
             out[name] = get_backend(name, **opts)
         except Exception as exc:  # noqa: BLE001 - a backend without weights here is reported, not fatal
@@ -243,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma-separated substrings of structure ids to run")
     ap.add_argument("--per-structure", action="store_true", help="print one row per structure too")
     ap.add_argument("--seed-option", action="append", default=[], metavar="NAME=VALUE")
+    ap.add_argument("--method", default=None,
+                    help="the classical backend's seeded method (watershed, random_walker, geodesic, slicer_growcut); "
+                    "tune on --half tuning only")
     ap.add_argument("--measures", default=",".join(MEASURES),
                     help=f"comma-separated subset of {','.join(MEASURES)} (default: all); the rest print n/a")
     ap.add_argument("--via-engine", action="store_true",
@@ -253,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     if set(measures) - set(MEASURES):
         ap.error(f"--measures takes a subset of {','.join(MEASURES)}, not {sorted(set(measures) - set(MEASURES))}")
 
-    backends = make_backends(args.backend.split(","), args.seed_option)
+    backends = make_backends(args.backend.split(","), args.seed_option, args.method)
     halves = ["tuning", "heldout"] if args.half == "both" else [args.half]
     split = devset.read_split()
     print(f"development set {devset.SPLIT_PATH.name}; {'quick' if args.quick else 'full'}; measures "
