@@ -22,7 +22,7 @@ for full in $VERSIONS; do
     "$base" -m venv "$venv"
   fi
   "$venv/bin/python" -m pip install -q "numpy>=1.24" "scipy>=1.10" "SimpleITK>=2.3" "pydicom>=2.4" "tqdm>=4.60" \
-    "scikit-image>=0.21" "threadpoolctl>=3.1" "highdicom>=0.22" "slicerio>=1.1" "pycocotools>=2.0.7" "pillow>=9.4" \
+    "scikit-image>=0.21" "threadpoolctl>=3.1" "highdicom>=0.22" "slicerio>=1.1" "pycocotools>=2.0.7" "pillow>=10.1" \
     "tifffile>=2023.1" "matplotlib>=3.7" "defusedxml>=0.7" "pytest>=7" "pydicom-data>=1.0" 2>&1 \
     | { grep -v "is ignored: it is neither" || true; }
   echo "== Python $("$venv/bin/python" -c 'import sys; print(sys.version.split()[0])')"

@@ -115,7 +115,7 @@ def run_demo(outdir: str | os.PathLike, sample_dir: str | os.PathLike = SAMPLE_D
     """
     from SegAssistLib.io.volumes import read_volume
 
-    _require("slicerio", "matplotlib")
+    _require("slicerio", "PIL")
     sample_dir = Path(sample_dir)
     prompts = load_prompts(sample_dir / "prompts.json")
     volume = read_volume(sample_dir / (prompts.volume or "lung2_crop.nrrd"))
@@ -128,7 +128,7 @@ def run_demo(outdir: str | os.PathLike, sample_dir: str | os.PathLike = SAMPLE_D
     seg_path = out / "demo.seg.nrrd"
     png_path = out / "demo_overview.png"
     write_seg_nrrd(seg, seg_path)
-    from SegAssistLib.evaluation.qc import montage
+    from SegAssistLib.evaluation.montage import montage
 
     montage(volume, mask, png_path, plane=prompts.plane, prompts=prompt_pixels(volume, prompts),
             title=f"{prompts.name}: classical backend from {len(prompts.keyframes)} prompted slices")
@@ -153,7 +153,7 @@ def _require(*modules: str) -> None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         raise DependencyError(
-            f"The demo writes a .seg.nrrd and a PNG, which need {', '.join(missing)}: "
+            f"The demo writes a .seg.nrrd and a PNG, which need {', '.join(missing).replace('PIL', 'pillow')}: "
             "pip install 'segassist[demo]'."
         )
 

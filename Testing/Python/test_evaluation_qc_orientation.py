@@ -7,7 +7,7 @@ import numpy as np
 
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.volume import Volume
-from SegAssistLib.evaluation.qc import screen_orientation
+from SegAssistLib.evaluation.montage import screen_orientation
 from SegAssistLib.io.volumes import read_volume
 from SegAssistLib.operations.demo import SAMPLE_DIR, load_prompts, prompt_pixels
 

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -87,14 +90,38 @@ def test_demo_file_opens_in_slicer(demo_out, mrml_scene):
 
 
 def test_overview_png_shows_the_result(demo_out):
-    import matplotlib.image as mpimg
+    from PIL import Image
+
+    from SegAssistLib.evaluation import montage as mt
 
     _, result = demo_out
-    png = mpimg.imread(result.overview_path)
-    assert png.ndim == 3 and png.shape[0] > 300 and png.shape[1] > 300
-    rgb = png[..., :3]
-    yellow = (rgb[..., 0] > 0.8) & (rgb[..., 1] > 0.8) & (rgb[..., 2] < 0.3)
-    assert yellow.sum() > 200  # the mask outlines are drawn
+    with Image.open(result.overview_path) as im:
+        assert im.format == "PNG" and im.width > 900 and im.height > 700  # 11 slices, 4 per row
+        rgb = np.asarray(im.convert("RGB"))
+    for colour, least in ((mt.OUTLINE, 2000), (mt.POSITIVE, 5 * 20), (mt.NEGATIVE, 4 * 20), (mt.LETTER, 11 * 4 * 3)):
+        found = int((rgb == np.array(colour, np.uint8)).all(axis=-1).sum())
+        assert found > least, f"{colour}: {found} pixels"  # outlines, 5 + and 4 x prompts, letters on 11 tiles
+
+
+def test_demo_never_imports_matplotlib(tmp_path):
+    """The demo's install has no matplotlib (the `demo` extra is slicerio + pillow): the run must not need it."""
+    code = ("import sys\nfrom SegAssistLib.cli.main import main\n"
+            f"assert main(['demo', '-o', {str(tmp_path / 'out')!r}]) == 0\n"
+            "print(sorted(m.split('.')[0] for m in sys.modules if m.split('.')[0] in "
+            "('matplotlib', 'fontTools', 'kiwisolver', 'contourpy', 'pyparsing', 'cycler', 'dateutil')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+    assert (tmp_path / "out" / "demo_overview.png").stat().st_size > 10_000
+
+
+def test_demo_extra_is_slicerio_and_pillow():
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
+    (demo,) = re.findall(r"^demo = \[(.*)\]$", text, re.M)  # tomllib is Python 3.11+; this runs on 3.9 too
+    assert sorted(re.split("[<>=;]", d)[0] for d in re.findall(r'"([^"]+)"', demo)) == ["pillow", "slicerio"]
 
 
 def test_cli_demo(tmp_path, capsys):
