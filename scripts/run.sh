@@ -21,6 +21,12 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
     || { echo "SegAssist needs Python >= 3.10 (found $("$python" --version))" >&2; exit 1; }
   "$python" -m venv "$venv"
+  # Python <= 3.11 puts setuptools into every new venv (3.12 no longer does); nothing here imports it at run
+  # time and pip builds SegAssist in an isolated environment, so the demo venv goes without it (10 MB).
+  # The test install adds a current setuptools back (the data script and sam2's build need it).
+  if [ "$mode" = demo ] && "$venv/bin/python" -c 'import importlib.util as u, sys; sys.exit(u.find_spec("setuptools") is None)'; then
+    "$venv/bin/python" -m pip --disable-pip-version-check -q uninstall -y setuptools
+  fi
 fi
 py="$venv/bin/python"
 # --no-compile: no .pyc for the thousands of modules never imported (108 MB of the demo venv); Python
