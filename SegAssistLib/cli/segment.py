@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from SegAssistLib.cli.checks import check_outputs
 
     check_outputs(planned_outputs(args.output), [args.qc], "segment")
+    if args.qc and not args.server:
+        from SegAssistLib.evaluation.qc import require_qc
+
+        require_qc()  # before computing: a missing package must not cost the segmentation's time
     options = backend_options(args.checkpoint, args.device, args.sha256, args.trust_unverified)
 
     bars: dict[str, tqdm] = {}

@@ -19,6 +19,23 @@ from SegAssistLib.evaluation.montage import montage, screen_orientation  # noqa:
 from SegAssistLib.io.atomic import atomic_output
 
 
+def require_qc() -> None:
+    """Fail before any computing when a package the QC pictures need is missing (Pillow for the montage,
+    matplotlib for the confidence plot), naming the extra that brings them: no segmentation is computed
+    and then left without the pictures asked for."""
+    import importlib.util
+
+    from SegAssistLib.errors import DependencyError
+
+    missing = [pip for module, pip in (("PIL", "pillow"), ("matplotlib", "matplotlib"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise DependencyError(
+            f"QC pictures (--qc) need {' and '.join(repr(m) for m in missing)}, not installed. "
+            "Install the extra: pip install 'segassist[qc]' (or pip install -e '.[qc]' in a checkout)."
+        )
+
+
 def _pyplot():
     matplotlib = import_optional("matplotlib", "qc", "QC pictures")
 

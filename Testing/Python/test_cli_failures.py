@@ -136,6 +136,15 @@ def test_missing_optional_package_names_the_extra(tmp_path):
     assert snapshot(tmp_path) == before
 
 
+def test_qc_without_matplotlib_stops_before_computing(tmp_path):
+    """--qc needs matplotlib (the confidence plot) beyond the demo's install: said before any computing."""
+    out = tmp_path / "out"
+    result = segassist("segment", str(VOLUME), "--prompts", str(PROMPTS), "-o", str(out / "lesion.seg.nrrd"),
+                       "--qc", str(out / "qc"), "--no-progress", blocked=("matplotlib", "matplotlib.pyplot"))
+    assert_user_error(result, "'matplotlib'", "pip install 'segassist[qc]'", "--qc")
+    assert not out.exists() and "voxels" not in result.stdout  # nothing computed, nothing written
+
+
 @pytest.fixture(scope="module")
 def series(tmp_path_factory):
     """A real DICOM series (8 slices of the sample CT) and a segmentation on its grid (.seg.nrrd)."""
