@@ -302,6 +302,11 @@ class SegmentationEngine:
     def _propagate(self, plane: str, segment_id: str, direction: str, start: int, count: int, stop) -> list:
         """The backend's results [(slice, bool mask, score)] for ``count`` slices from ``start`` on."""
         out = []
+        keyframe = self._keyframes[segment_id][plane].get(start)
+        if keyframe is not None and not keyframe.mask.any():
+            # A slice drawn empty says "the object has ended here": nothing propagates from it (the gap
+            # next to it shrinks towards it by interpolation), and the backend never saw it as a prompt.
+            return out
         session = self._session(plane)
         obj = self._object_id(segment_id)
         # +1: some backends count the start slice itself against max_slices.

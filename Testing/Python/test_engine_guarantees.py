@@ -122,3 +122,27 @@ def test_extrapolation_stops_when_area_grows_or_confidence_drops(lesion):
     assert dice(view.slice(last + 1, result.mask), view.slice(last + 1, gt)) > 0.8
     # Before the first keyframe the score is low at once: nothing is added there.
     assert min(got) == keys[0]
+
+
+def test_a_slice_drawn_empty_ends_the_object(lesion):
+    """A user marks where the lesion ends by drawing an empty slice: the engine accepts it (it used to
+    refuse: "Slice N has no prompt"), shrinks the gap towards it, and writes nothing on it. Here the drawn
+    slices are the true lesion three slices before its end and the first slice past it."""
+    vol, gt, view, occ = lesion
+    start, end = occ[-4], occ[-1] + 1
+    assert end < view.n_slices and not view.slice(end, gt).any()
+    eng = SegmentationEngine(vol, "classical")
+    eng.set_keyframe_mask("lesion", "axial", start, np.asarray(view.slice(start, gt), bool))
+    eng.set_keyframe_mask("lesion", "axial", end, np.zeros(view.slice_shape, bool))
+    result = eng.run("lesion")
+    areas = {n: int(view.slice(n, result.mask).sum()) for n in range(start, end + 1)}
+    assert areas[start] == int(view.slice(start, gt).sum())
+    assert areas[end] == 0
+    # Between them the backend follows the lesion within the keyframes' size bound, and it is found.
+    between = [areas[n] for n in range(start + 1, end)]
+    assert any(between) and max(between) <= guards.AREA_FACTOR * areas[start]
+    part = np.zeros_like(gt)
+    for n in range(start, end + 1):
+        view.slice(n, part)[...] = view.slice(n, gt)
+    assert dice(result.mask, part) > 0.8  # 0.87 measured
+    assert slices_with(view, result.mask) == [n for n in range(start, end) if areas[n]]
