@@ -282,8 +282,10 @@ def test_downsampled_solve_keeps_a_one_pixel_seed(lung2):
 
 def test_first_click_in_textured_tumour_is_not_swamped(brain1):
     """One click at the centre of brain1's tumour on each of its slices: the first click's object seed is at
-    least ``first_seed_mm`` wide, so watershed beats Slicer's GrowCut on the same seeds (Dice@1) and does
-    better than with the old few-pixel seed (``first_seed_mm=0``), which lost to GrowCut."""
+    least ``first_seed_mm`` wide, so watershed does far better than with the old few-pixel seed
+    (``first_seed_mm=0``), and is on par with Slicer's GrowCut on the same seeds. (It led GrowCut by 0.03 on
+    this case with similar_sigmas 2.5; 1.5, chosen on the development set's tuning half where brain1 is not,
+    puts it 0.006 behind here while it leads on the tuning half: docs/BENCHMARKS.md.)"""
     pytest.importorskip("slicer")
     from SegAssistLib.backends.classical.seeds import SeedOptions
 
@@ -298,7 +300,7 @@ def test_first_click_in_textured_tumour_is_not_swamped(brain1):
         prompt = SlicePrompt(points=[su.first_click(gt2d)], labels=[1])
         for k, backend in backends.items():
             dices[k].append(su.dice(backend.open_session(view).add_prompt(n, prompt).mask, gt2d))
-    assert np.mean(dices["ours"]) > np.mean(dices["growcut"])
+    assert np.mean(dices["ours"]) > np.mean(dices["growcut"]) - 0.02
     assert np.mean(dices["ours"]) > np.mean(dices["small_seed"]) + 0.1
     # The single-click size bound (issue 14, chosen on the development set's tuning half, where brain1 is
     # not) cuts one small peripheral slice of this tumour to Dice 0.25 (0.3+ before): a known cost.

@@ -45,7 +45,11 @@ class SeedOptions:
     """Tunable constants of the seed builder (defaults chosen with the simulated-user benchmark)."""
 
     click_radius_mm: float = 1.5  # object/background disk drawn at each click
-    similar_sigmas: float = 2.5  # a pixel "looks like the clicked tissue" within this many std devs
+    # A pixel "looks like the clicked tissue" within this many std devs. Chosen on the development set's
+    # tuning half (docs/BENCHMARKS.md): Dice@1 / 3D click/3 through the engine 0.576 / 0.575 at 1.0, 0.584 /
+    # 0.577 at 1.25, 0.590 / 0.581 at 1.5, 0.580 / 0.569 at 2.0, 0.564 / 0.564 at 2.5 (the old value, chosen on
+    # lung2 and brain1).
+    similar_sigmas: float = 1.5
     far_sigmas: float = 5.0  # a pixel becomes a background seed beyond this many std devs (0 = off)
     margin_mm: float = 10.0  # minimum margin around the estimated extent
     margin_fraction: float = 0.15  # margin as a fraction of the estimated extent

@@ -25,7 +25,6 @@ import numpy as np
 from scipy import ndimage
 
 from SegAssistLib.backends.classical.backend import _object_stats
-from SegAssistLib.backends.classical.seeds import SeedOptions
 from SegAssistLib.backends.base import Backend, BackendSession, Direction, SliceResult, check_direction
 from SegAssistLib.backends.sam1.weights import get_model, weights_path
 from SegAssistLib.core.planes import PlaneView
@@ -116,7 +115,7 @@ class Sam1Session(BackendSession):
         self.max_growth = 2.0  # propagation stops when the area more than doubles from one slice to the next
         self.min_pixels = 4
         self.min_shrink = 0.15  # ... and when it falls below this fraction of the previous slice's area
-        self.similar_sigmas = SeedOptions().similar_sigmas
+        self.similar_sigmas = 2.5  # propagation stops where the tissue under the mask is no longer alike
 
     # ---- one slice -----------------------------------------------------------------------------
     def model_image(self, n: int) -> np.ndarray:
