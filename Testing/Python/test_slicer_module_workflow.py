@@ -53,6 +53,20 @@ def _point_node(wf, name, view, n, pixels):
     return node
 
 
+def _scene_with_true_tumour(wf, mrml_scene, lung2):
+    """lung2 in a volume node and a segmentation whose "Tumor" segment is the true lesion:
+    (truth, volume node, segmentation node)."""
+    image, label = lung2
+    gt = label.array > 0
+    volume_node = mrml_scene.add_volume(image, "lung2")
+    seg_node = wf.create_segmentation(volume_node)
+    tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR)
+    seg = wf.read_segmentation(seg_node, volume_node)
+    seg.set_mask(tumor, gt)
+    wf.write_segmentation(seg, seg_node, volume_node, [tumor])
+    return gt, volume_node, seg_node
+
+
 def test_workflow_lung2_segment_propagate_interpolate_export_undo(wf, mrml_scene, lung2, lung2_dicom, tmp_path):
     import highdicom as hd
     import slicerio
@@ -261,14 +275,8 @@ def test_2d_dataset_round_trip_and_plane_of_clicked_view(wf, mrml_scene, lung2, 
 
     from pycocotools import mask as mask_utils
 
-    image, label = lung2
-    gt = label.array > 0
-    volume_node = mrml_scene.add_volume(image, "lung2")
-    seg_node = wf.create_segmentation(volume_node)
-    tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR)
-    seg = wf.read_segmentation(seg_node, volume_node)
-    seg.set_mask(tumor, gt)
-    wf.write_segmentation(seg, seg_node, volume_node, [tumor])
+    image = lung2[0]
+    gt, volume_node, seg_node = _scene_with_true_tumour(wf, mrml_scene, lung2)
 
     written = wf.export_2d_dataset(volume_node, seg_node, tmp_path / "coco.json", plane="axial")
     path = written[0]
@@ -344,14 +352,7 @@ def test_markups_nodes_follow_the_prompt_conventions(mrml_scene):
 def test_panel_2d_formats_round_trip_like_the_cli(wf, mrml_scene, lung2, tmp_path, name, picked):
     """Every 2D format ``segassist convert`` writes, exported from the scene and imported back (a folder
     dataset is picked in the file dialog by its classes.json)."""
-    image, label = lung2
-    gt = label.array > 0
-    volume_node = mrml_scene.add_volume(image, "lung2")
-    seg_node = wf.create_segmentation(volume_node)
-    tumor = wf.add_segment(seg_node, "Tumor", TUMOR_COLOR)
-    seg = wf.read_segmentation(seg_node, volume_node)
-    seg.set_mask(tumor, gt)
-    wf.write_segmentation(seg, seg_node, volume_node, [tumor])
+    gt, volume_node, seg_node = _scene_with_true_tumour(wf, mrml_scene, lung2)
 
     written = wf.export_2d_dataset(volume_node, seg_node, tmp_path / name, plane="axial")
     assert written and all(p.exists() for p in written)
