@@ -9,7 +9,12 @@ without ``--quick``) and in 3D. Reported per backend and half:
   centre of the largest error); ``box``: Dice of the slice's bounding box alone;
 * ``3D click/3``: 3D Dice after one click on every 3rd slice holding the object (first and last included)
   and ``propagate``; ``3D box/5``: the same with a box on every 5th slice;
-* ``max vol``: the largest ratio (3D result volume / true volume) over the structures, both 3D protocols;
+* ``click + ring``: Dice after the centre click plus the background ring that GrowCut's user paints, the
+  ring given to our backends as negative clicks (``growcut_peer.ring_clicks``): the same information for
+  both, which the plain click measures do not give ours; ``3D click+ring/3``: the same on every 3rd slice,
+  through the engine;
+* ``max vol``: the largest ratio (3D result volume / true volume) over the structures, the click/3 and
+  box/5 protocols;
 * ``s/int``: mean and max seconds per interaction (``add_prompt``), and the max on 512x512 slices;
 * for backends whose score is a confidence: Spearman correlation of the score with Dice over prompted
   and propagated slices.
@@ -35,7 +40,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import devset
-from growcut_peer import GrowCutPeer
+from growcut_peer import GrowCutPeer, ring_clicks
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
 from SegAssistLib.evaluation import simulated_user as su
@@ -64,7 +69,17 @@ def box_of(gt2d: np.ndarray) -> tuple[float, float, float, float]:
     return max(r0, 0.0), max(c0, 0.0), min(r1, h - 1.0), min(c1, w - 1.0)
 
 
-MEASURES = ("clicks", "box", "click3d", "box3d")
+MEASURES = ("clicks", "box", "click3d", "box3d", "ring", "ring3d")
+
+
+def ring_prompt(backend, view: PlaneView, gt2d: np.ndarray) -> SlicePrompt:
+    """The centre click plus the background ring GrowCut's user paints (``growcut_peer``), given to a
+    backend as negative clicks on the ring; the GrowCut peer paints the ring itself from a plain click."""
+    click = list(su.first_click(gt2d))
+    if isinstance(backend, GrowCutPeer):
+        return SlicePrompt(points=[click], labels=[1])
+    neg = ring_clicks(gt2d, view.pixel_spacing)
+    return SlicePrompt(points=np.vstack([[click], neg]), labels=np.r_[1, np.zeros(len(neg), int)])
 
 
 def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], dims: int, rec: dict,
@@ -109,15 +124,20 @@ def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], d
                 rec["seconds"].append(time.perf_counter() - t0)
                 rec["box"].append(dice(res.mask, gt2d))
                 rec["pairs"].append((res.score, rec["box"][-1]))
+        if "ring" in measures and not refuses_clicks(backend):
+            with backend.open_session(view) as session:
+                res = session.add_prompt(n, ring_prompt(backend, view, gt2d))
+                rec["ring"].append(dice(res.mask, gt2d))
     if dims != 3 or len(slices) < 2:
         return
     true_volume = max(int(gt.sum()), 1)
-    for key, every, use_box in (("d3_click", 3, False), ("d3_box", 5, True)):
-        if ("box3d" if use_box else "click3d") not in measures or (not use_box and refuses_clicks(backend)):
+    for key, every, kind in (("d3_click", 3, "click"), ("d3_box", 5, "box"), ("d3_ring", 3, "ring")):
+        use_box = kind == "box"
+        if kind + "3d" not in measures or (not use_box and refuses_clicks(backend)):
             continue
-        if via_engine:
-            rec[key].append(_engine_3d(backend, view, gt, every, use_box, rec))
-            rec["volratio"].append(rec.pop("_last_volume") / true_volume)
+        if via_engine or kind == "ring":
+            rec[key].append(_engine_3d(backend, view, gt, every, kind, rec))
+            rec["volratio" if kind != "ring" else "volring"].append(rec.pop("_last_volume") / true_volume)
             continue
         out = np.zeros(gt.shape, bool)
         with backend.open_session(view) as session:
@@ -135,17 +155,27 @@ def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], d
         rec["volratio"].append(out.sum() / true_volume)
 
 
-def _engine_3d(backend, view: PlaneView, gt: np.ndarray, every: int, use_box: bool, rec: dict) -> float:
-    """3D Dice of the engine's result from a click or box on every ``every``-th slice (no extrapolation,
-    the engine's default); the result's volume goes to ``rec["_last_volume"]``."""
+def _engine_3d(backend, view: PlaneView, gt: np.ndarray, every: int, kind: str, rec: dict) -> float:
+    """3D Dice of the engine's result from a click, a box or a click plus ring (``kind``) on every
+    ``every``-th slice (no extrapolation, the engine's default); the result's volume goes to
+    ``rec["_last_volume"]``. The GrowCut peer has no engine path: it solves its seeds in 3D itself."""
+    if isinstance(backend, GrowCutPeer):
+        with backend.open_session(view) as session:
+            for n in su.keyframes(view, gt, every):
+                session.add_prompt(n, ring_prompt(backend, view, np.asarray(view.slice(n, gt), bool)))
+            out = np.zeros(gt.shape, bool)
+            for res in session.propagate("both"):
+                view.write_slice(out, res.slice_index, res.mask)
+        rec["_last_volume"] = int(out.sum())
+        return dice(out, gt)
     from SegAssistLib.engine import SegmentationEngine
 
     engine = SegmentationEngine(view.volume, backend)
     try:
         for n in su.keyframes(view, gt, every):
             gt2d = np.asarray(view.slice(n, gt), bool)
-            prompt = (SlicePrompt(box=box_of(gt2d)) if use_box
-                      else SlicePrompt(points=[list(su.first_click(gt2d))], labels=[1]))
+            prompt = (SlicePrompt(box=box_of(gt2d)) if kind == "box" else ring_prompt(backend, view, gt2d)
+                      if kind == "ring" else SlicePrompt(points=[list(su.first_click(gt2d))], labels=[1]))
             engine.add_prompt("s", view.plane, n, prompt)
         result = engine.run("s")
     finally:
@@ -265,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{','.join(measures)}; CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}")
     for hname in halves:
         items = [s for s in devset.half(hname) if not args.only or any(o in s.id for o in args.only.split(","))]
-        recs = {b: {k: [] for k in ("dice1", "dice3", "box", "d3_click", "d3_box", "volratio", "seconds",
+        recs = {b: {k: [] for k in ("dice1", "dice3", "box", "ring", "d3_click", "d3_box", "d3_ring", "volratio", "volring", "seconds",
                                     "seconds512", "pairs", "pairs3d", "vis3d")} for b in backends}
         for s in items:
             image, gt = s.load()
@@ -282,17 +312,17 @@ def main(argv: list[str] | None = None) -> int:
                     new = {k: v[before[k]:] for k, v in rec.items()}
                     print(f"  {hname} {s.id:40s} {bname:15s} d1 {_fmt(new['dice1'])} d3 {_fmt(new['dice3'])} "
                           f"box {_fmt(new['box'])} 3Dc {_fmt(new['d3_click'])} 3Db {_fmt(new['d3_box'])} "
-                          f"vol {max(new['volratio'], default=0):.2f}", flush=True)
+                          f"ring {_fmt(new['ring'])} 3Dr {_fmt(new['d3_ring'])} vol {max(new['volratio'], default=0):.2f}", flush=True)
         print(f"\n### {hname} half: {len(items)} structures "
               f"({sum(1 for s in items if split['structures'][s.id]['contrast'] >= split['visible_contrast'])} "
               f"with a visible boundary)\n")
-        print("| backend | Dice@1 | Dice@3 | box | 3D click/3 | 3D click/3, visible | 3D box/5 | max vol | "
-              "s/int mean / max | max s/int 512x512 | Spearman(score, Dice) 2D / 3D |")
-        print("|" + "---|" * 11)
+        print("| backend | Dice@1 | Dice@3 | box | click + ring | 3D click/3 | 3D click/3, visible | 3D box/5 | "
+              "3D click+ring/3 | max vol | s/int mean / max | max s/int 512x512 | Spearman(score, Dice) 2D / 3D |")
+        print("|" + "---|" * 13)
         for bname, r in recs.items():
             t512 = f"{max(r['seconds512']):.3f}" if r["seconds512"] else "n/a"
-            print(f"| {bname} | {_fmt(r['dice1'])} | {_fmt(r['dice3'])} | {_fmt(r['box'])} | {_fmt(r['d3_click'])} | "
-                  f"{_fmt(r['vis3d'])} | {_fmt(r['d3_box'])} | {max(r['volratio'], default=0):.2f} | "
+            print(f"| {bname} | {_fmt(r['dice1'])} | {_fmt(r['dice3'])} | {_fmt(r['box'])} | {_fmt(r['ring'])} | "
+                  f"{_fmt(r['d3_click'])} | {_fmt(r['vis3d'])} | {_fmt(r['d3_box'])} | {_fmt(r['d3_ring'])} | {max(r['volratio'], default=0):.2f} | "
                   f"{_secs(r['seconds'])} | {t512} | "
                   f"{_rho(r['pairs'])} / {_rho(r['pairs3d'])} |", flush=True)
     if "classical" in backends and "clicks" in measures:

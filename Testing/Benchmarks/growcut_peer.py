@@ -26,6 +26,29 @@ RING_MM = 3.0
 STROKE_MM = 1.5
 
 
+def background_ring(gt2d: np.ndarray, spacing) -> np.ndarray:
+    """The background a Slicer user paints around the object: pixels ``RING_MM`` to ``RING_MM + 1.5`` mm
+    (at least one pixel) outside the true mask ``gt2d``."""
+    sp = np.asarray(spacing, float)
+    dist = ndimage.distance_transform_edt(~np.asarray(gt2d, bool), sampling=sp)
+    return (dist > RING_MM) & (dist <= RING_MM + max(1.5, float(sp.max()) * 1.01))
+
+
+def ring_clicks(gt2d: np.ndarray, spacing, click_radius_mm: float = 1.5) -> np.ndarray:
+    """The same ring as negative clicks for a backend that takes points: (N, 2) (row, col) centres on the
+    line ``RING_MM + click_radius_mm`` outside the object, about one per ``click_radius_mm``, so the clicks'
+    disks (radius ``click_radius_mm``) cover the ring and come no nearer the object than the painted ring."""
+    sp = np.asarray(spacing, float)
+    dist = ndimage.distance_transform_edt(~np.asarray(gt2d, bool), sampling=sp)
+    at = RING_MM + click_radius_mm
+    line = np.argwhere((dist > at - 0.5 * sp.max()) & (dist <= at + 0.5 * sp.max()))
+    if not len(line):
+        return np.zeros((0, 2))
+    step = np.maximum(click_radius_mm / sp, 1.0)
+    _, keep = np.unique(np.floor(line / step).astype(int), axis=0, return_index=True)
+    return line[np.sort(keep)].astype(float)
+
+
 def _disk(shape, centre, radius_px) -> np.ndarray:
     rr, cc = np.ogrid[: shape[0], : shape[1]]
     return ((rr - centre[0]) / radius_px[0]) ** 2 + ((cc - centre[1]) / radius_px[1]) ** 2 <= 1.0
@@ -57,10 +80,7 @@ class GrowCutPeerSession:
         return None
 
     def _ring(self, n: int) -> np.ndarray:
-        gt = np.asarray(self.view.slice(n, self.gt3d), bool)
-        sp = np.asarray(self.view.pixel_spacing)
-        dist = ndimage.distance_transform_edt(~gt, sampling=sp)
-        return (dist > RING_MM) & (dist <= RING_MM + max(1.5, float(sp.max()) * 1.01))
+        return background_ring(self.view.slice(n, self.gt3d), self.view.pixel_spacing)
 
     def add_prompt(self, n: int, prompt: SlicePrompt, object_id: int = 1) -> SliceResult:
         shape = self.view.slice_shape

@@ -1,7 +1,8 @@
 """The classical backend on anatomy nobody tuned for (issue 14, items 3 and 4), on real data.
 
 * a click on the small first or last cross-section of a real structure stays local (no leak);
-* a single click's region is bounded, while a box still reaches the whole object;
+* a single click's region is bounded, while a box still reaches the whole object, and so does a click
+  whose negative clicks surround the object (they say where it ends); one-sided negatives keep the bound;
 * the per-slice confidence is not constant, and is higher for a correct mask than for a leak;
 * between keyframes nothing leaves the band around the two keyframes' masks;
 * 1,000 prompt points on one slice give the seeds each point asks for (issue 18; the speed itself is
@@ -73,6 +74,56 @@ def test_single_click_is_bounded_but_a_box_reaches_the_object():
         box = session.add_prompt(n, SlicePrompt(box=(r0, c0, r1, c1))).mask
     assert click.sum() <= 1.5 * gt2d.sum()
     assert dice(box, gt2d) > 0.6
+
+
+def _ring_of_negatives(gt2d: np.ndarray, spacing, mm: float = 4.5) -> np.ndarray:
+    """Negative clicks on the line ``mm`` outside the true mask, about one per 1.5 mm (as a user outlines
+    the background around an organ)."""
+    dist = ndimage.distance_transform_edt(~gt2d, sampling=spacing)
+    line = np.argwhere(np.abs(dist - mm) <= 0.5 * max(spacing))
+    step = np.maximum(1.5 / np.asarray(spacing), 1.0)
+    _, keep = np.unique(np.floor(line / step).astype(int), axis=0, return_index=True)
+    return line[np.sort(keep)].astype(float)
+
+
+def test_negatives_around_a_click_replace_its_size_bound():
+    """Liver, largest slice: one click is bounded to a fraction of the organ (Dice ~0.2); the same click
+    with negative clicks all around the liver reaches it (Dice ~0.7, issue 14: "negative clicks are used
+    as a user would expect"), and stays inside the ring. Negatives on one side only do not lift the bound."""
+    view, gt = _structure("ts_ct/liver")
+    n = su.largest_slice(view, gt)
+    gt2d = np.asarray(view.slice(n, gt), bool)
+    click = list(su.first_click(gt2d))
+    ring = _ring_of_negatives(gt2d, view.pixel_spacing)
+    one_side = ring[ring[:, 1] > click[1]]
+
+    def run(neg):
+        prompt = SlicePrompt(points=np.vstack([[click], neg]) if len(neg) else [click],
+                             labels=np.r_[1, np.zeros(len(neg), int)])
+        with ClassicalBackend().open_session(view) as session:
+            return session.add_prompt(n, prompt).mask
+
+    alone, surrounded, sided = run(np.zeros((0, 2))), run(ring), run(one_side)
+    assert dice(alone, gt2d) < 0.4 and alone.sum() < 0.5 * gt2d.sum()
+    assert dice(surrounded, gt2d) > dice(alone, gt2d) + 0.3
+    inside_ring = ndimage.distance_transform_edt(~gt2d, sampling=view.pixel_spacing) < 4.5
+    assert not (surrounded & ~inside_ring).any()
+    assert sided.sum() <= 1.2 * alone.sum()
+
+
+def test_negatives_enclose_needs_all_directions():
+    from SegAssistLib.backends.classical.seeds import negatives_enclose
+
+    sp = np.array([1.0, 1.0])
+    angles = np.radians(np.arange(0, 360, 30))
+    ring = np.c_[50 + 20 * np.sin(angles), 50 + 20 * np.cos(angles)]
+    p = np.array([50.0, 50.0])
+    assert negatives_enclose(p, ring, sp, 90.0)
+    assert not negatives_enclose(p, ring[:7], sp, 90.0)  # 0-180 degrees: a half ring
+    assert not negatives_enclose(p, ring[::6], sp, 90.0)  # two points
+    assert not negatives_enclose(p, ring, sp, 0.0)  # the rule switched off
+    # Anisotropic pixels: a ring in mm, not in pixels, decides.
+    assert negatives_enclose(p, np.c_[50 + 10 * np.sin(angles), 50 + 20 * np.cos(angles)], np.array([2.0, 1.0]), 90.0)
 
 
 def test_confidence_varies_and_ranks_a_correct_mask_above_a_leak():
