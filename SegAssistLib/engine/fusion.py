@@ -1,9 +1,13 @@
 """Fusing the planes' probability maps on the engine's region into one mask.
 
 Where more than one plane covers a voxel the planes' probabilities are averaged, weighted per slice (slices
-a plane extrapolated count less than slices on or between its keyframes); the disagreement between planes
-is kept as a map that shows the user where to look. With keyframes in several planes, a voxel only
-extrapolations speak for is left out. Everything here is on the region (see
+a plane extrapolated, or whose backend mask was overruled, count less than slices on or between its
+keyframes). Rule ``"union"`` (the default) then also keeps a voxel that a plane's own evidence (a slice on
+or between its keyframes, written as the backend gave it) puts inside: one click on a coronal slice of a long
+structure covers part of it, and its 0 should not outvote the axial keyframes' 1 (issue 14; the development
+set's tuning half chose it, docs/BENCHMARKS.md). Rule ``"mean"`` is the weighted mean alone. The
+disagreement between planes is kept as a map that shows the user where to look. With keyframes in several
+planes, a voxel only extrapolations speak for is left out. Everything here is on the region (see
 :mod:`SegAssistLib.engine.crop`), never on the full grid.
 """
 
@@ -12,6 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from SegAssistLib.engine.crop import Region
+
+#: Fusion rules :func:`fuse` knows; the first is the engine's default.
+RULES = ("union", "mean")
+#: A slice of at least this fusion weight is the plane's own evidence (on or between its keyframes, not
+#: overruled); under rule "union" its "inside" counts whatever the other planes say.
+TRUSTED_WEIGHT = 1.0
 
 
 def along_normal(region: Region, plane: str, per_slice: np.ndarray) -> np.ndarray:
@@ -23,9 +33,13 @@ def along_normal(region: Region, plane: str, per_slice: np.ndarray) -> np.ndarra
 
 
 def fuse(region: Region, plane_prob: dict[str, np.ndarray], plane_weight: dict[str, np.ndarray],
-         plane_bounded: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+         plane_bounded: dict[str, np.ndarray], rule: str = RULES[0]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(mask, fused probability, disagreement) on ``region`` from each plane's map (NaN: not covered),
-    per-slice fusion weights and per-slice bool "on or between the plane's keyframes"."""
+    per-slice fusion weights and per-slice bool "on or between the plane's keyframes", by ``rule`` (see the
+    module doc). The fused probability is >= 0.5 exactly where the mask is, before the bound to the planes'
+    keyframes."""
+    if rule not in RULES:
+        raise ValueError(f"Unknown fusion rule {rule!r}: use one of {', '.join(RULES)}.")
     shape = region.shape
     total = np.zeros(shape, dtype=np.float32)
     wsum = np.zeros(shape, dtype=np.float32)
@@ -44,6 +58,10 @@ def fuse(region: Region, plane_prob: dict[str, np.ndarray], plane_weight: dict[s
         n_cover += covered
     # Mean absolute deviation from the fused value, scaled so two planes saying 0 and 1 give 1.
     disagreement = np.where(n_cover > 1, 2.0 * dev / np.maximum(n_cover, 1), 0.0).astype(np.float32)
+    if rule == "union" and len(plane_prob) > 1:
+        for plane, prob in plane_prob.items():
+            trusted = along_normal(region, plane, (plane_weight[plane] >= TRUSTED_WEIGHT) & plane_bounded[plane])
+            np.maximum(fused, np.where(trusted & ~np.isnan(prob), prob, 0.0), out=fused)
     mask = fused >= 0.5
     if len(plane_prob) > 1:
         bounded = np.zeros(shape, dtype=bool)

@@ -25,7 +25,7 @@ from SegAssistLib.core.prompts import SlicePrompt, slice_prompt_from_ras
 from SegAssistLib.core.volume import Volume
 from SegAssistLib.engine import guards
 from SegAssistLib.engine.crop import Patch, Region, array_box, mask_box
-from SegAssistLib.engine.fusion import enforce_size_bound, fuse
+from SegAssistLib.engine.fusion import RULES as FUSION_RULES, enforce_size_bound, fuse
 from SegAssistLib.engine.gaps import SliceOut, between, extrapolate
 from SegAssistLib.engine.result import EngineResult, SliceInfo
 from SegAssistLib.errors import Cancelled, PromptError  # noqa: F401  (Cancelled is re-exported)
@@ -65,6 +65,8 @@ class SegmentationEngine:
     them). ``max_extent_slices``: at most this many slices of extrapolation per end (default: about the
     object's diameter at the end keyframe). ``crop``: compute on the region the keyframes span (default);
     False computes on the whole grid (the previous behaviour's memory, kept as the benchmark's peer).
+    ``fusion``: how keyframes in several planes are combined (:data:`~SegAssistLib.engine.fusion.RULES`;
+    default ``"union"``, see :mod:`SegAssistLib.engine.fusion`).
     """
 
     def __init__(
@@ -76,7 +78,10 @@ class SegmentationEngine:
         max_extent_slices: int | None = None,
         extrapolate: bool = False,
         crop: bool = True,
+        fusion: str = FUSION_RULES[0],
     ):
+        if fusion not in FUSION_RULES:
+            raise ValueError(f"Unknown fusion rule {fusion!r}: use one of {', '.join(FUSION_RULES)}.")
         self.volume = volume
         if isinstance(backend, str):
             from SegAssistLib.backends.registry import get_backend
@@ -87,6 +92,7 @@ class SegmentationEngine:
         self.max_extent_slices = max_extent_slices
         self.extrapolate = bool(extrapolate)
         self.crop = bool(crop)
+        self.fusion = fusion
         self._views = {p: PlaneView(volume, p) for p in PLANES}
         self._sessions: dict[str, BackendSession] = {}
         self._object_ids: dict[str, int] = {}
@@ -262,15 +268,21 @@ class SegmentationEngine:
                 if patch is not None:
                     region.write_patch(full, prob, n, patch.prob, patch.box)
             plane_prob[plane], plane_weight[plane], plane_bounded[plane] = prob, weight, bounded
-        mask, fused, disagreement = fuse(region, plane_prob, plane_weight, plane_bounded)
+        mask, fused, disagreement = fuse(region, plane_prob, plane_weight, plane_bounded, self.fusion)
         supported = max(sum(info.supported for _, info in per.values()) for per in slices.values())
         if enforce_size_bound(mask, fused, guards.size_bound(supported)):
             stops.setdefault("size bound", []).append(f"kept the {int(guards.size_bound(supported))} most probable voxels")
-        # Hand-drawn slices are the truth on their own voxels, whatever other planes say.
+        # Hand-drawn slices are the truth on their whole slice, whatever other planes say.
         for kf in self.keyframes(segment_id):
+            if not kf.locked:
+                continue
+            full = self._views[kf.plane]
+            n0, n1 = region.normal_range(full)
+            if n0 <= kf.slice_index < n1:
+                region.view(kf.plane).slice(kf.slice_index - n0, mask)[...] = False
             box = mask_box(kf.mask)
-            if kf.locked and box is not None:
-                region.write_patch(self._views[kf.plane], mask, kf.slice_index, kf.mask[box.slices], box)
+            if box is not None:
+                region.write_patch(full, mask, kf.slice_index, kf.mask[box.slices], box)
         full_mask = region.expand(mask, False)
         confidence = {p: {n: info.score for n, (_, info) in per.items()} for p, per in slices.items()}
         flags = {p: {n: info.flags for n, (_, info) in per.items() if info.flags} for p, per in slices.items()}

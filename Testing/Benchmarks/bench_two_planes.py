@@ -21,14 +21,17 @@ import devset
 from SegAssistLib.core.planes import PlaneView
 from SegAssistLib.core.prompts import SlicePrompt
 from SegAssistLib.evaluation import simulated_user as su
+from SegAssistLib.engine.fusion import RULES as FUSION_RULES
 from SegAssistLib.evaluation.metrics import dice
 
 
-def engine_dice(volume, gt: np.ndarray, backend: str, planes: tuple[str, ...], every: int) -> tuple[float, float]:
-    """(3D Dice, volume ratio) of the engine's result from one centre click per ``every``-th slice in ``planes``."""
+def engine_dice(volume, gt: np.ndarray, backend: str, planes: tuple[str, ...], every: int,
+                fusion: str | None = None) -> tuple[float, float]:
+    """(3D Dice, volume ratio) of the engine's result from one centre click per ``every``-th slice in ``planes``,
+    the planes fused by ``fusion`` (the engine's default rule when None)."""
     from SegAssistLib.engine import SegmentationEngine
 
-    engine = SegmentationEngine(volume, backend)
+    engine = SegmentationEngine(volume, backend, **({"fusion": fusion} if fusion else {}))
     try:
         for plane in planes:
             view = PlaneView(volume, plane)
@@ -47,26 +50,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="classical")
     ap.add_argument("--every", type=int, default=6)
     ap.add_argument("--per-structure", action="store_true")
+    ap.add_argument("--fusion", default=",".join(FUSION_RULES),
+                    help=f"comma-separated fusion rules for the two-plane run ({', '.join(FUSION_RULES)}; first = engine default)")
     args = ap.parse_args(argv)
+    rules = [r for r in args.fusion.split(",") if r]
+    if set(rules) - set(FUSION_RULES):
+        ap.error(f"--fusion takes rules from {', '.join(FUSION_RULES)}")
     rows = []
     for s in devset.half(args.half):
         if s.dims != 3:
             continue
         volume, gt = s.load()
         one = engine_dice(volume, gt, args.backend, ("axial",), args.every)
-        two = engine_dice(volume, gt, args.backend, ("axial", "coronal"), args.every)
-        rows.append((s.id, one, two))
+        twos = [engine_dice(volume, gt, args.backend, ("axial", "coronal"), args.every, rule) for rule in rules]
+        rows.append((s.id, one, twos))
         if args.per_structure:
-            print(f"  {s.id:40s} axial {one[0]:.3f} ({one[1]:.2f}x)  axial+coronal {two[0]:.3f} ({two[1]:.2f}x)",
-                  flush=True)
+            both = "  ".join(f"axial+coronal ({rule}) {d:.3f} ({v:.2f}x)" for rule, (d, v) in zip(rules, twos))
+            print(f"  {s.id:40s} axial {one[0]:.3f} ({one[1]:.2f}x)  {both}", flush=True)
     one = np.array([r[1] for r in rows])
-    two = np.array([r[2] for r in rows])
     print(f"\n{args.half} half, {len(rows)} 3D structures, backend {args.backend}, one click per {args.every}th slice\n")
     print("| keyframe planes | 3D Dice | max volume ratio | structures improved by the 2nd plane |")
     print("|---|---|---|---|")
     print(f"| axial | {one[:, 0].mean():.3f} | {one[:, 1].max():.2f} | - |")
-    print(f"| axial + coronal | {two[:, 0].mean():.3f} | {two[:, 1].max():.2f} | "
-          f"{int((two[:, 0] > one[:, 0] + 0.01).sum())} of {len(rows)} (worse: {int((two[:, 0] < one[:, 0] - 0.01).sum())}) |")
+    for i, rule in enumerate(rules):
+        two = np.array([r[2][i] for r in rows])
+        print(f"| axial + coronal, fusion {rule} | {two[:, 0].mean():.3f} | {two[:, 1].max():.2f} | "
+              f"{int((two[:, 0] > one[:, 0] + 0.01).sum())} of {len(rows)} "
+              f"(worse: {int((two[:, 0] < one[:, 0] - 0.01).sum())}) |")
     return 0
 
 
