@@ -312,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
                     new = {k: v[before[k]:] for k, v in rec.items()}
                     print(f"  {hname} {s.id:40s} {bname:15s} d1 {_fmt(new['dice1'])} d3 {_fmt(new['dice3'])} "
                           f"box {_fmt(new['box'])} 3Dc {_fmt(new['d3_click'])} 3Db {_fmt(new['d3_box'])} "
-                          f"ring {_fmt(new['ring'])} 3Dr {_fmt(new['d3_ring'])} vol {max(new['volratio'], default=0):.2f}", flush=True)
+                          f"ring {_fmt(new['ring'])} 3Dr {_fmt(new['d3_ring'])} vol {max(new['volratio'], default=0):.2f} "
+                          f"volr {max(new['volring'], default=0):.2f}", flush=True)
         print(f"\n### {hname} half: {len(items)} structures "
               f"({sum(1 for s in items if split['structures'][s.id]['contrast'] >= split['visible_contrast'])} "
               f"with a visible boundary)\n")
@@ -325,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{_fmt(r['d3_click'])} | {_fmt(r['vis3d'])} | {_fmt(r['d3_box'])} | {_fmt(r['d3_ring'])} | {max(r['volratio'], default=0):.2f} | "
                   f"{_secs(r['seconds'])} | {t512} | "
                   f"{_rho(r['pairs'])} / {_rho(r['pairs3d'])} |", flush=True)
+        if "ring3d" in measures:
+            print("\nlargest volume ratio, 3D click+ring/3: " + ", ".join(
+                f"{b} {max(r['volring'], default=0):.2f}" for b, r in recs.items()), flush=True)
     if "classical" in backends and "clicks" in measures:
         print("\n" + seeding_speed())
     return 0
