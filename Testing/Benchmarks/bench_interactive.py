@@ -158,11 +158,13 @@ def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], d
 def _engine_3d(backend, view: PlaneView, gt: np.ndarray, every: int, kind: str, rec: dict) -> float:
     """3D Dice of the engine's result from a click, a box or a click plus ring (``kind``) on every
     ``every``-th slice (no extrapolation, the engine's default); the result's volume goes to
-    ``rec["_last_volume"]``. The GrowCut peer has no engine path: it solves its seeds in 3D itself."""
+    ``rec["_last_volume"]``. The GrowCut peer has no engine path: it solves its seeds in one 3D GrowCut itself
+(its click prompts get the ring either way), as in the backend-path protocols."""
     if isinstance(backend, GrowCutPeer):
         with backend.open_session(view) as session:
             for n in su.keyframes(view, gt, every):
-                session.add_prompt(n, ring_prompt(backend, view, np.asarray(view.slice(n, gt), bool)))
+                gt2d = np.asarray(view.slice(n, gt), bool)
+                session.add_prompt(n, SlicePrompt(box=box_of(gt2d)) if kind == "box" else ring_prompt(backend, view, gt2d))
             out = np.zeros(gt.shape, bool)
             for res in session.propagate("both"):
                 view.write_slice(out, res.slice_index, res.mask)
