@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
 
 from SegAssistLib.backends.base import Backend, BackendSession
+from SegAssistLib.core.contour_evidence import edge_agreement
 from SegAssistLib.core.planes import PLANES, PlaneView, check_plane
 from SegAssistLib.core.prompts import SlicePrompt, slice_prompt_from_ras
 from SegAssistLib.core.volume import Volume
@@ -286,8 +287,26 @@ class SegmentationEngine:
         full_mask = region.expand(mask, False)
         confidence = {p: {n: info.score for n, (_, info) in per.items()} for p, per in slices.items()}
         flags = {p: {n: info.flags for n, (_, info) in per.items() if info.flags} for p, per in slices.items()}
-        info = {p: {n: i for n, (_, i) in per.items()} for p, per in slices.items()}
+        info = self._with_edges(region, mask, slices)
         return EngineResult(full_mask, region, fused, disagreement, plane_prob, confidence, flags, info, supported, stops)
+
+    def _with_edges(self, region: Region, mask: np.ndarray,
+                    slices: dict[str, dict[int, SliceOut]]) -> dict[str, dict[int, SliceInfo]]:
+        """Each computed slice's facts with ``edge`` set: how well the contour written there follows the
+        image (None where nothing was written). Copies: the cached gaps' facts stay as computed."""
+        out: dict[str, dict[int, SliceInfo]] = {}
+        for plane, per in slices.items():
+            full, crop = self._views[plane], region.view(plane)
+            n0, n1 = region.normal_range(full)
+            out[plane] = {}
+            for n, (_, info) in per.items():
+                edge = None
+                if n0 <= n < n1:
+                    written = np.asarray(crop.slice(n - n0, mask), bool)
+                    if written.any():
+                        edge = edge_agreement(crop.slice(n - n0), written, crop.pixel_spacing)
+                out[plane][n] = replace(info, edge=edge)
+        return out
 
     def _plan(self, segment_id: str, plane: str) -> dict[tuple, range]:
         """Gaps to fill for one plane, keyed by everything their result depends on. The ends beyond the

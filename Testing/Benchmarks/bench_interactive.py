@@ -17,7 +17,8 @@ without ``--quick``) and in 3D. Reported per backend and half:
   box/5 protocols;
 * ``s/int``: mean and max seconds per interaction (``add_prompt``), and the max on 512x512 slices;
 * for backends whose score is a confidence: Spearman correlation of the score with Dice over prompted
-  and propagated slices.
+  and propagated slices; with ``--via-engine``, also how well the engine's review queue orders the slices
+  of one segment (Spearman of -risk with slice Dice within each segment, averaged).
 
 Backends: any name from the registry (``--backend classical,litemedsam``; ``all`` = every registered one
 that loads), plus ``slicer_growcut``: Slicer's "Grow from seeds" given the same clicks or boxes plus a
@@ -158,8 +159,9 @@ def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], d
 def _engine_3d(backend, view: PlaneView, gt: np.ndarray, every: int, kind: str, rec: dict) -> float:
     """3D Dice of the engine's result from a click, a box or a click plus ring (``kind``) on every
     ``every``-th slice (no extrapolation, the engine's default); the result's volume goes to
-    ``rec["_last_volume"]``. The GrowCut peer has no engine path: it solves its seeds in one 3D GrowCut itself
-(its click prompts get the ring either way), as in the backend-path protocols."""
+    ``rec["_last_volume"]``; the Spearman correlation of the review queue's order with the slices' Dice
+    within this segment goes to ``rec["queue"]``. The GrowCut peer has no engine path: it solves its seeds in
+    one 3D GrowCut itself (its click prompts get the ring either way), as in the backend-path protocols."""
     if isinstance(backend, GrowCutPeer):
         with backend.open_session(view) as session:
             for n in su.keyframes(view, gt, every):
@@ -188,6 +190,15 @@ def _engine_3d(backend, view: PlaneView, gt: np.ndarray, every: int, kind: str, 
         pred2d = np.asarray(view.slice(n, out), bool)
         if gt2d.any() or pred2d.any():
             rec["pairs3d"].append((score, dice(pred2d, gt2d)))
+    ranked = []
+    for item in result.review_queue:
+        if item.plane == view.plane:
+            gt2d = np.asarray(view.slice(item.slice_index, gt), bool)
+            pred2d = np.asarray(view.slice(item.slice_index, out), bool)
+            if gt2d.any() or pred2d.any():
+                ranked.append((-item.risk, dice(pred2d, gt2d)))
+    if len(ranked) >= 5 and len({r for r, _ in ranked}) > 1 and len({d for _, d in ranked}) > 1:
+        rec["queue"].append(spearmanr([r for r, _ in ranked], [d for _, d in ranked])[0])
     rec["_last_volume"] = int(out.sum())
     return dice(out, gt)
 
@@ -297,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{','.join(measures)}; CPU cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.2f}")
     for hname in halves:
         items = [s for s in devset.half(hname) if not args.only or any(o in s.id for o in args.only.split(","))]
-        recs = {b: {k: [] for k in ("dice1", "dice3", "box", "ring", "d3_click", "d3_box", "d3_ring", "volratio", "volring", "seconds",
+        recs = {b: {k: [] for k in ("dice1", "dice3", "box", "ring", "d3_click", "d3_box", "d3_ring", "volratio", "volring", "queue", "seconds",
                                     "seconds512", "pairs", "pairs3d", "vis3d")} for b in backends}
         for s in items:
             image, gt = s.load()
@@ -328,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{_fmt(r['d3_click'])} | {_fmt(r['vis3d'])} | {_fmt(r['d3_box'])} | {_fmt(r['d3_ring'])} | {max(r['volratio'], default=0):.2f} | "
                   f"{_secs(r['seconds'])} | {t512} | "
                   f"{_rho(r['pairs'])} / {_rho(r['pairs3d'])} |", flush=True)
+        if any(r["queue"] for r in recs.values()):
+            print("\nreview queue (engine): Spearman(-risk, slice Dice) within one segment, mean over segments: " + ", ".join(
+                f"{b} {np.mean(r['queue']):.3f} ({len(r['queue'])} segments)" for b, r in recs.items() if r["queue"]), flush=True)
         if "ring3d" in measures:
             print("\nlargest volume ratio, 3D click+ring/3: " + ", ".join(
                 f"{b} {max(r['volring'], default=0):.2f}" for b, r in recs.items()), flush=True)

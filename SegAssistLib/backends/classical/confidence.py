@@ -6,7 +6,8 @@ nothing about which slice to check. This score looks at what a person checks whe
 * **boundary contrast**: the tissue just inside the mask differs from the tissue just outside (median
   difference over the pooled robust spread). A leak into similar tissue has a low contrast;
 * **edge agreement**: the mask's boundary runs along image edges (mean gradient magnitude on the
-  boundary, relative to the gradient inside the mask);
+  boundary, relative to the gradient inside the mask; :func:`~SegAssistLib.core.contour_evidence.edge_agreement`,
+  which the engine's review queue uses for every backend);
 * **shape**: leaks are ragged (isoperimetric quotient 4 pi A / P^2 is low) and run into the region of
   interest's border (the backend passes the ROI; a mask that touches its inner border was cut there);
 * **size plausibility**: where an expected area is known (between keyframes, from their areas), a mask
@@ -23,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
+
+from SegAssistLib.core.contour_evidence import edge_agreement
 
 #: Exponents of the cues in the geometric mean (chosen on the tuning half).
 WEIGHTS = {"contrast": 0.5, "edge": 0.5, "shape": 2.0, "border": 2.0, "size": 2.0}
@@ -60,12 +63,8 @@ def cues(image: np.ndarray, mask: np.ndarray, spacing: Sequence[float], roi: tup
     floor = 0.02 * (float(np.percentile(image, 99) - np.percentile(image, 1)) or 1.0)
     c = abs(float(np.median(a)) - float(np.median(b))) / max(pooled, floor) if b.size else 0.0
     contrast = c / (c + 1.0)
-    grad = ndimage.gaussian_gradient_magnitude(img, sigma=np.maximum(1.0 / sp, 0.5))
+    edge = edge_agreement(image, mask, sp)
     boundary = m & ~ndimage.binary_erosion(m)
-    interior = m & (inside_d > 2.5)
-    g_b = float(grad[boundary].mean()) if boundary.any() else 0.0
-    g_i = float(np.median(grad[interior])) if interior.any() else float(np.median(grad[ring_out])) if b.size else 0.0
-    edge = g_b / (g_b + g_i + 1e-6)
     perimeter = float(boundary.sum()) * float(np.sqrt(sp[0] * sp[1]))
     q = 4 * np.pi * area * sp[0] * sp[1] / max(perimeter, 1e-6) ** 2
     shape = float(np.clip(q * 1.5, 0.0, 1.0))
