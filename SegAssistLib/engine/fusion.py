@@ -24,6 +24,13 @@ RULES = ("union", "mean")
 TRUSTED_WEIGHT = 1.0
 
 
+def check_rule(rule: str) -> str:
+    """``rule`` if :func:`fuse` knows it, else a ValueError that lists the rules."""
+    if rule not in RULES:
+        raise ValueError(f"Unknown fusion rule {rule!r}: use one of {', '.join(RULES)}.")
+    return rule
+
+
 def along_normal(region: Region, plane: str, per_slice: np.ndarray) -> np.ndarray:
     """A per-slice value of ``plane`` (indexed on the region) broadcast to the region's (k, j, i) grid."""
     axis = 2 - region.view(plane).normal_ijk
@@ -38,8 +45,7 @@ def fuse(region: Region, plane_prob: dict[str, np.ndarray], plane_weight: dict[s
     per-slice fusion weights and per-slice bool "on or between the plane's keyframes", by ``rule`` (see the
     module doc). The fused probability is >= 0.5 exactly where the mask is, before the bound to the planes'
     keyframes."""
-    if rule not in RULES:
-        raise ValueError(f"Unknown fusion rule {rule!r}: use one of {', '.join(RULES)}.")
+    check_rule(rule)
     shape = region.shape
     total = np.zeros(shape, dtype=np.float32)
     wsum = np.zeros(shape, dtype=np.float32)

@@ -26,7 +26,7 @@ from SegAssistLib.core.prompts import SlicePrompt, slice_prompt_from_ras
 from SegAssistLib.core.volume import Volume
 from SegAssistLib.engine import guards
 from SegAssistLib.engine.crop import Patch, Region, array_box, mask_box
-from SegAssistLib.engine.fusion import RULES as FUSION_RULES, enforce_size_bound, fuse
+from SegAssistLib.engine.fusion import RULES as FUSION_RULES, check_rule as check_fusion_rule, enforce_size_bound, fuse
 from SegAssistLib.engine.gaps import SliceOut, between, extrapolate
 from SegAssistLib.engine.result import EngineResult, SliceInfo
 from SegAssistLib.errors import Cancelled, PromptError  # noqa: F401  (Cancelled is re-exported)
@@ -81,8 +81,7 @@ class SegmentationEngine:
         crop: bool = True,
         fusion: str = FUSION_RULES[0],
     ):
-        if fusion not in FUSION_RULES:
-            raise ValueError(f"Unknown fusion rule {fusion!r}: use one of {', '.join(FUSION_RULES)}.")
+        self.fusion = check_fusion_rule(fusion)
         self.volume = volume
         if isinstance(backend, str):
             from SegAssistLib.backends.registry import get_backend
@@ -93,7 +92,6 @@ class SegmentationEngine:
         self.max_extent_slices = max_extent_slices
         self.extrapolate = bool(extrapolate)
         self.crop = bool(crop)
-        self.fusion = fusion
         self._views = {p: PlaneView(volume, p) for p in PLANES}
         self._sessions: dict[str, BackendSession] = {}
         self._object_ids: dict[str, int] = {}

@@ -83,6 +83,16 @@ def ring_prompt(backend, view: PlaneView, gt2d: np.ndarray) -> SlicePrompt:
     return SlicePrompt(points=np.vstack([[click], neg]), labels=np.r_[1, np.zeros(len(neg), int)])
 
 
+def keyframe_prompt(backend, view: PlaneView, gt2d: np.ndarray, kind: str) -> SlicePrompt:
+    """The simulated user's prompt on one keyframe of a 3D protocol: the slice's bounding box (``box``), the
+    centre click plus the background ring (``ring``), or the centre click alone (``click``)."""
+    if kind == "box":
+        return SlicePrompt(box=box_of(gt2d))
+    if kind == "ring":
+        return ring_prompt(backend, view, gt2d)
+    return SlicePrompt(points=[list(su.first_click(gt2d))], labels=[1])
+
+
 def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], dims: int, rec: dict,
                   measures: tuple[str, ...] = MEASURES, via_engine: bool = False) -> None:
     """Prompt one structure with one backend; append to the lists in ``rec``.
@@ -133,8 +143,7 @@ def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], d
         return
     true_volume = max(int(gt.sum()), 1)
     for key, every, kind in (("d3_click", 3, "click"), ("d3_box", 5, "box"), ("d3_ring", 3, "ring")):
-        use_box = kind == "box"
-        if kind + "3d" not in measures or (not use_box and refuses_clicks(backend)):
+        if kind + "3d" not in measures or (kind != "box" and refuses_clicks(backend)):
             continue
         if via_engine or kind == "ring":
             rec[key].append(_engine_3d(backend, view, gt, every, kind, rec))
@@ -144,9 +153,7 @@ def run_structure(backend, view: PlaneView, gt: np.ndarray, slices: list[int], d
         with backend.open_session(view) as session:
             for n in su.keyframes(view, gt, every):
                 gt2d = np.asarray(view.slice(n, gt), bool)
-                prompt = (SlicePrompt(box=box_of(gt2d)) if use_box
-                          else SlicePrompt(points=[list(su.first_click(gt2d))], labels=[1]))
-                session.add_prompt(n, prompt)
+                session.add_prompt(n, keyframe_prompt(backend, view, gt2d, kind))
             for res in session.propagate("both"):
                 view.write_slice(out, res.slice_index, res.mask)
                 gt2d = np.asarray(view.slice(res.slice_index, gt), bool)
@@ -166,7 +173,8 @@ def _engine_3d(backend, view: PlaneView, gt: np.ndarray, every: int, kind: str, 
         with backend.open_session(view) as session:
             for n in su.keyframes(view, gt, every):
                 gt2d = np.asarray(view.slice(n, gt), bool)
-                session.add_prompt(n, SlicePrompt(box=box_of(gt2d)) if kind == "box" else ring_prompt(backend, view, gt2d))
+                # A plain click also gets the peer's ring: the peer paints it itself.
+                session.add_prompt(n, keyframe_prompt(backend, view, gt2d, kind))
             out = np.zeros(gt.shape, bool)
             for res in session.propagate("both"):
                 view.write_slice(out, res.slice_index, res.mask)
@@ -178,9 +186,7 @@ def _engine_3d(backend, view: PlaneView, gt: np.ndarray, every: int, kind: str, 
     try:
         for n in su.keyframes(view, gt, every):
             gt2d = np.asarray(view.slice(n, gt), bool)
-            prompt = (SlicePrompt(box=box_of(gt2d)) if kind == "box" else ring_prompt(backend, view, gt2d)
-                      if kind == "ring" else SlicePrompt(points=[list(su.first_click(gt2d))], labels=[1]))
-            engine.add_prompt("s", view.plane, n, prompt)
+            engine.add_prompt("s", view.plane, n, keyframe_prompt(backend, view, gt2d, kind))
         result = engine.run("s")
     finally:
         engine.close()

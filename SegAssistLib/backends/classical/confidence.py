@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from SegAssistLib.core.contour_evidence import edge_agreement
+from SegAssistLib.core.contour_evidence import CONTOUR_BAND_MM, contour_window, edge_agreement_on_crop
 
 #: Exponents of the cues in the geometric mean (chosen on the tuning half).
 WEIGHTS = {"contrast": 0.5, "edge": 0.5, "shape": 2.0, "border": 2.0, "size": 2.0}
@@ -48,22 +48,19 @@ def cues(image: np.ndarray, mask: np.ndarray, spacing: Sequence[float], roi: tup
     if area == 0:
         return {"contrast": 0.0, "edge": 0.0, "shape": 0.0, "border": 0.0, "size": 0.0}
     sp = np.asarray(spacing, float)
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    pad = np.ceil(4.0 / sp).astype(int) + 2
-    r0, r1 = max(rows[0] - pad[0], 0), min(rows[-1] + pad[0] + 1, mask.shape[0])
-    c0, c1 = max(cols[0] - pad[1], 0), min(cols[-1] + pad[1] + 1, mask.shape[1])
-    m = mask[r0:r1, c0:c1]
-    img = np.asarray(image, np.float32)[r0:r1, c0:c1]
+    win = contour_window(mask, sp)
+    m = mask[win]
+    img = np.asarray(image, np.float32)[win]
     outside_d = ndimage.distance_transform_edt(~m, sampling=sp)
     inside_d = ndimage.distance_transform_edt(m, sampling=sp)
-    ring_out = (outside_d > 0) & (outside_d <= 2.5)
-    ring_in = m & (inside_d <= 2.5)
+    ring_out = (outside_d > 0) & (outside_d <= CONTOUR_BAND_MM)
+    ring_in = m & (inside_d <= CONTOUR_BAND_MM)
     a, b = img[ring_in], img[ring_out]
     pooled = np.sqrt((_spread(a) ** 2 + _spread(b) ** 2) / 2)
     floor = 0.02 * (float(np.percentile(image, 99) - np.percentile(image, 1)) or 1.0)
     c = abs(float(np.median(a)) - float(np.median(b))) / max(pooled, floor) if b.size else 0.0
     contrast = c / (c + 1.0)
-    edge = edge_agreement(image, mask, sp)
+    edge = edge_agreement_on_crop(img, m, sp, inside_d, outside_d)
     boundary = m & ~ndimage.binary_erosion(m)
     perimeter = float(boundary.sum()) * float(np.sqrt(sp[0] * sp[1]))
     q = 4 * np.pi * area * sp[0] * sp[1] / max(perimeter, 1e-6) ** 2
