@@ -50,8 +50,15 @@ def test_review_queue_puts_the_broken_slices_first(lesion):
         eng.set_keyframe_mask("lesion", "axial", n, view.slice(n, gt))
     result = eng.run("lesion")
     queue = result.review_queue
+    # Overruled (flagged) is a reason, not a rank: the two slices come first because what the engine wrote
+    # there instead of the flood (the interpolation between the keyframes) follows the image's edges least.
     assert {(i.plane, i.slice_index) for i in queue[:2]} == {("axial", n) for n in broken}
     assert all("band" in " ".join(i.reasons) for i in queue[:2])
+    # The backend said 0.9 on every slice; the engine's confidence is that of what it wrote, lowest on the
+    # two overruled slices, and the queue's order.
+    conf = result.confidence["axial"]
+    assert set(sorted(conf, key=conf.get)[:2]) == broken
+    assert all(conf[i.slice_index] == pytest.approx(1.0 - i.risk) == pytest.approx(i.confidence) for i in queue)
     risks = [i.risk for i in queue]
     assert risks == sorted(risks, reverse=True)
     # Hand-drawn keyframes are exact: they come last; every computed slice is in the queue once.
@@ -139,4 +146,4 @@ def test_review_queue_puts_worse_slices_first_on_real_clicks(sid):
                       for i in result.review_queue])
     k = len(dices) // 4
     assert dices[:k].mean() < dices[-k:].mean() - 0.15, dices
-    assert all(i.risk <= 2.0 for i in result.review_queue)
+    assert all(0.0 <= i.risk <= 1.0 for i in result.review_queue)
