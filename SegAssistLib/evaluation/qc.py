@@ -88,7 +88,7 @@ def confidence_plot(
             ax.annotate(str(rank), (n, y), xytext=(0, 7), textcoords="offset points", ha="center", fontsize=7,
                         color="darkred")
     ax.set_xlabel("slice index along the plane (numbers: review order, 1 = check first)")
-    ax.set_ylabel("backend's score (0-1, 1 = sure)")
+    ax.set_ylabel("confidence (0-1, 1 = sure)")
     ax.set_ylim(-0.05, 1.12)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_title(title or "per-slice confidence", fontsize=10)
@@ -106,6 +106,7 @@ def write_qc(volume: Volume, mask: np.ndarray, result, folder: str | os.PathLike
     """Write ``NAME_montage.png``, ``NAME_confidence.png`` and ``NAME_review.json`` (the engine result's
     :meth:`~SegAssistLib.engine.result.EngineResult.qc_summary`, slices most likely wrong first) into
     ``folder``; returns the review document."""
+    from SegAssistLib.engine.result import WEAK_EDGE
     from SegAssistLib.io.jsonfile import write_json
 
     folder = Path(folder)
@@ -117,7 +118,8 @@ def write_qc(volume: Volume, mask: np.ndarray, result, folder: str | os.PathLike
     keys = {p: [n for n, i in per.items() if i.kind in ("keyframe", "locked")] for p, per in result.slice_info.items()}
     flagged = {p: sorted(per) for p, per in result.flags.items()}
     first = [(i["plane"], i["slice"]) for i in review["review_queue"][:review_marks]]
-    confidence_plot(result.confidence, folder / f"{safe}_confidence.png", title=name, keyframes=keys,
+    # The engine's confidence is the written contour's edge agreement: circle what the review reasons call weak.
+    confidence_plot(result.confidence, folder / f"{safe}_confidence.png", title=name, low=WEAK_EDGE, keyframes=keys,
                     flagged=flagged, review_first=first)
     write_json(folder / f"{safe}_review.json", review)
     return review
