@@ -14,8 +14,9 @@ nothing about which slice to check. This score looks at what a person checks whe
   much larger or smaller than it is suspect.
 
 Each cue maps to [0, 1] and the score is their weighted geometric mean, so one bad cue pulls it down.
-The weights were chosen on the tuning half of ``Testing/Benchmarks/devset.py``; the benchmark reports the
-Spearman correlation with Dice on the held-out half (``docs/BENCHMARKS.md``).
+The weights were chosen on the tuning half of ``Testing/Benchmarks/devset.py`` (re-chosen in the fourth
+session of 2026-12-03: edge agreement, shape and size count; contrast and ROI-border contact do not); the
+benchmark reports the Spearman correlation with Dice on the held-out half (``docs/BENCHMARKS.md``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ from scipy import ndimage
 
 from SegAssistLib.core.contour_evidence import CONTOUR_BAND_MM, contour_window, edge_agreement_on_crop
 
-#: Exponents of the cues in the geometric mean (chosen on the tuning half).
-WEIGHTS = {"contrast": 0.5, "edge": 0.5, "shape": 2.0, "border": 2.0, "size": 2.0}
+#: Exponents of the cues in the geometric mean, chosen on the tuning half (``bench_interactive.py --half
+#: tuning --quick --measures clicks,click3d``, Spearman with Dice 2D / 3D). The first weights (contrast 0.5,
+#: edge 0.5, shape 2, border 2, size 2; 0.45 when chosen) had gone stale as the seeding rules changed: 0.13 /
+#: -0.15 on 2026-12-03. Edge alone 0.28 / 0.23; edge 2, size 1 0.28 / 0.28; edge 2, shape 1, size 1 0.30 /
+#: 0.35; edge, shape and size alike 0.34 / 0.34 (kept; edge 2, shape 2, size 1 the same); adding contrast
+#: 0.5 took 3D to -0.19, border 0.5 took 2D to 0.17. Contrast and border are still computed by :func:`cues`.
+WEIGHTS = {"contrast": 0.0, "edge": 1.0, "shape": 1.0, "border": 0.0, "size": 1.0}
 
 
 def _spread(v: np.ndarray) -> float:
