@@ -105,11 +105,9 @@ class EngineResult:
     """The fused 3D result of one segment.
 
     ``mask`` bool (k, j, i) on the full grid; ``region`` the cropped box the engine computed on;
-    ``confidence[plane][slice]`` how far to trust each computed slice (keyframes, the slices between them
-    and extrapolated ones): :func:`written_confidence`, from the contour written there, not the backend's
-    own score (that is ``slice_info[plane][slice].score``); ``flags[plane][slice]`` why a slice was not
-    written as the backend gave it; ``slice_info`` the facts behind :attr:`review_queue`; ``supported_voxels`` the
-    object size the keyframes support (the size bound is :func:`~SegAssistLib.engine.guards.size_bound`
+    ``flags[plane][slice]`` why a slice was not written as the backend gave it; ``slice_info`` the facts
+    behind :attr:`confidence` and :attr:`review_queue` (one entry per computed slice: keyframes, the slices
+    between them and extrapolated ones); ``supported_voxels`` the object size the keyframes support (the size bound is :func:`~SegAssistLib.engine.guards.size_bound`
     of it); ``stops[plane]`` why extrapolation stopped at each end.
     """
 
@@ -118,7 +116,6 @@ class EngineResult:
     crop_probability: np.ndarray
     crop_disagreement: np.ndarray
     crop_plane_probability: dict[str, np.ndarray] = field(default_factory=dict)
-    confidence: dict[str, dict[int, float]] = field(default_factory=dict)
     flags: dict[str, dict[int, list[str]]] = field(default_factory=dict)
     slice_info: dict[str, dict[int, SliceInfo]] = field(default_factory=dict)
     supported_voxels: float = 0.0
@@ -153,6 +150,12 @@ class EngineResult:
         return [(p, n) for p, per in self.flags.items() for n in sorted(per)]
 
     # ---- review -------------------------------------------------------------------------------------
+    @property
+    def confidence(self) -> dict[str, dict[int, float]]:
+        """``[plane][slice]``: how far to trust each computed slice, :func:`written_confidence` (from the
+        contour written there, not the backend's own score, which is ``slice_info[plane][slice].score``)."""
+        return {p: {n: written_confidence(i) for n, i in per.items()} for p, per in self.slice_info.items()}
+
     @property
     def review_queue(self) -> list[ReviewItem]:
         """Every computed slice, the most likely wrong first (ties: further from the keyframes first)."""

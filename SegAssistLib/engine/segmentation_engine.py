@@ -28,7 +28,7 @@ from SegAssistLib.engine import guards
 from SegAssistLib.engine.crop import Patch, Region, array_box, mask_box
 from SegAssistLib.engine.fusion import RULES as FUSION_RULES, check_rule as check_fusion_rule, enforce_size_bound, fuse
 from SegAssistLib.engine.gaps import SliceOut, between, extrapolate
-from SegAssistLib.engine.result import EngineResult, SliceInfo, written_confidence
+from SegAssistLib.engine.result import EngineResult, SliceInfo
 from SegAssistLib.errors import Cancelled, PromptError  # noqa: F401  (Cancelled is re-exported)
 
 log = logging.getLogger(__name__)
@@ -285,8 +285,7 @@ class SegmentationEngine:
         full_mask = region.expand(mask, False)
         flags = {p: {n: info.flags for n, (_, info) in per.items() if info.flags} for p, per in slices.items()}
         info = self._with_edges(region, mask, slices)
-        confidence = {p: {n: written_confidence(i) for n, i in per.items()} for p, per in info.items()}
-        return EngineResult(full_mask, region, fused, disagreement, plane_prob, confidence, flags, info, supported, stops)
+        return EngineResult(full_mask, region, fused, disagreement, plane_prob, flags, info, supported, stops)
 
     def _with_edges(self, region: Region, mask: np.ndarray,
                     slices: dict[str, dict[int, SliceOut]]) -> dict[str, dict[int, SliceInfo]]:

@@ -191,18 +191,17 @@ def _engine_3d(backend, view: PlaneView, gt: np.ndarray, every: int, kind: str, 
     finally:
         engine.close()
     out = np.asarray(result.mask, bool)
-    for n, score in result.confidence.get(view.plane, {}).items():
+    slice_dice = {}  # computed slices where the truth or the result has something
+    for n in result.slice_info.get(view.plane, {}):
         gt2d = np.asarray(view.slice(n, gt), bool)
         pred2d = np.asarray(view.slice(n, out), bool)
         if gt2d.any() or pred2d.any():
-            rec["pairs3d"].append((score, dice(pred2d, gt2d)))
-    ranked = []
-    for item in result.review_queue:
-        if item.plane == view.plane:
-            gt2d = np.asarray(view.slice(item.slice_index, gt), bool)
-            pred2d = np.asarray(view.slice(item.slice_index, out), bool)
-            if gt2d.any() or pred2d.any():
-                ranked.append((-item.risk, dice(pred2d, gt2d)))
+            slice_dice[n] = dice(pred2d, gt2d)
+    for n, score in result.confidence.get(view.plane, {}).items():
+        if n in slice_dice:
+            rec["pairs3d"].append((score, slice_dice[n]))
+    ranked = [(-item.risk, slice_dice[item.slice_index]) for item in result.review_queue
+              if item.plane == view.plane and item.slice_index in slice_dice]
     if len(ranked) >= 5 and len({r for r, _ in ranked}) > 1 and len({d for _, d in ranked}) > 1:
         rec["queue"].append(spearmanr([r for r, _ in ranked], [d for _, d in ranked])[0])
     rec["_last_volume"] = int(out.sum())

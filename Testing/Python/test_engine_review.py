@@ -130,7 +130,7 @@ def test_edge_agreement_prefers_the_true_outline(lung2):
 def test_review_queue_puts_worse_slices_first_on_real_clicks(sid):
     """One click on every 3rd slice of a real kidney (TotalSegmentator's test CT / MR, model-made labels):
     the queue's first quarter has clearly lower Dice than its last quarter. (Across the development set's
-    held-out half the queue's order correlates with slice Dice at 0.27 within a segment, docs/BENCHMARKS.md;
+    held-out half the queue's order correlates with slice Dice at 0.30 within a segment, docs/BENCHMARKS.md;
     these two kidneys are cases where it works well, kept as a guard of the mechanism.)"""
     from SegAssistLib.core.prompts import SlicePrompt
     from SegAssistLib.evaluation import simulated_user as su
