@@ -30,12 +30,14 @@ def check_direction(direction: str) -> None:
 @dataclass
 class SliceResult:
     """One slice's result for one object: ``mask`` is bool (rows, cols) of the plane view's slice shape;
-    ``score`` is the backend's confidence in [0, 1] (SAM 2: predicted IoU or object presence)."""
+    ``score`` is the backend's confidence in [0, 1]; ``review_weight`` how far that score may rank a
+    prompted slice in the engine's review queue (its backend's :attr:`Backend.review_weight`)."""
 
     slice_index: int
     mask: np.ndarray
     score: float
     object_id: int = 1
+    review_weight: float = 0.0
 
 
 class BackendSession(ABC):
@@ -83,6 +85,11 @@ class Backend(ABC):
 
     #: Short name used on the command line and in the panel.
     name: str = ""
+    #: In [0, 1]: how much this backend's score counts, against the written contour's edge agreement, in the
+    #: review risk of a slice it was prompted on (:func:`SegAssistLib.engine.result.slice_risk`). 0 unless
+    #: measured to help on the development set's tuning half (docs/BENCHMARKS.md): a score that does not
+    #: rank slices by Dice would only push good slices up the queue.
+    review_weight: float = 0.0
 
     @abstractmethod
     def open_session(self, view: PlaneView) -> BackendSession:

@@ -30,7 +30,9 @@ class SliceInfo:
     nearest keyframe; ``gap``: slices between the two keyframes around it (0 for keyframes);
     ``supported``: the area (pixels) the keyframes support on this slice; ``edge``: how well the contour
     written on this slice follows image edges (:func:`~SegAssistLib.core.contour_evidence.edge_agreement`;
-    None before the result is assembled, or where nothing was written)."""
+    None before the result is assembled, or where nothing was written); ``review_weight``: how much
+    ``score`` counts in the risk of a prompted slice (the backend's
+    :attr:`~SegAssistLib.backends.base.Backend.review_weight`)."""
 
     kind: str
     score: float
@@ -40,6 +42,7 @@ class SliceInfo:
     flags: list[str] = field(default_factory=list)
     supported: float = 0.0
     edge: float | None = None
+    review_weight: float = 0.0
 
 
 @dataclass
@@ -64,10 +67,15 @@ def slice_risk(info: SliceInfo) -> tuple[float, list[str]]:
     ``1 - edge``: how poorly the contour written on the slice follows the image's edges (0.5 where nothing
     was written). Of the facts the engine has, this one ranks the slices of one segment by Dice best on the
     development set's tuning half (Spearman within a segment: 0.25 for the classical backend, 0.39 for
-    MobileSAM; docs/BENCHMARKS.md). Flags (the backend was overruled and the interpolation written instead),
-    the backend's confidence, its agreement with the interpolation and the distance to a keyframe are given
-    as reasons but do not rank: ranking overruled slices first put slices whose written interpolation is
-    fine ahead of real errors (MobileSAM 0.32 with them first). Hand-drawn slices are exact."""
+    MobileSAM; docs/BENCHMARKS.md). On a prompted slice the backend's score counts too, as much as its
+    ``review_weight`` says (MobileSAM's predicted IoU half and half: tuning 0.39 -> 0.42, held-out
+    0.28 -> 0.36; the classical backend's score and LiteMedSAM's did not help and count 0). Between
+    keyframes no score counts: the written mask is mostly the interpolation, which the score does not
+    speak for.
+    Flags (the backend was overruled and the interpolation written instead), the backend's confidence,
+    its agreement with the interpolation and the distance to a keyframe are given as reasons but do not
+    rank: ranking overruled slices first put slices whose written interpolation is fine ahead of real
+    errors (MobileSAM 0.32 with them first). Hand-drawn slices are exact."""
     if info.kind == "locked":
         return 0.0, ["drawn by hand"]
     reasons = list(info.flags)
@@ -78,6 +86,8 @@ def slice_risk(info: SliceInfo) -> tuple[float, list[str]]:
         if info.edge < WEAK_EDGE:
             reasons.append(f"the contour follows the image's edges weakly ({info.edge:.2f})")
     if info.kind == "keyframe":
+        w = float(np.clip(info.review_weight, 0.0, 1.0))
+        risk = (1 - w) * risk + w * (1.0 - float(np.clip(info.score, 0.0, 1.0)))
         reasons.append(f"prompted slice, backend confidence {info.score:.2f}")
         return risk, reasons
     if info.score < 0.5:
@@ -95,7 +105,7 @@ def written_confidence(info: SliceInfo) -> float:
     """In [0, 1]: how far to trust what was written on a slice, ``1 - risk`` (:func:`slice_risk`), so the
     confidence plot and the review queue tell the same story. On the development set's tuning half it
     follows slice Dice better than the backends' own scores (Spearman over all slices: classical 0.32
-    against 0.16, MobileSAM 0.52 against 0.34; docs/BENCHMARKS.md); the backend's score stays in
+    against 0.16, MobileSAM 0.55 against 0.34; docs/BENCHMARKS.md); the backend's score stays in
     ``slice_info[plane][slice].score``."""
     return 1.0 - slice_risk(info)[0]
 

@@ -46,7 +46,8 @@ OVERRULED_WEIGHT = 0.1
 @dataclass
 class Keyframe:
     """A slice the user acted on: ``prompt`` for the backend, or ``locked`` for a hand-drawn mask.
-    ``mask`` is the slice's current 2D result (the drawing itself when locked)."""
+    ``mask`` is the slice's current 2D result (the drawing itself when locked); ``score`` and
+    ``review_weight`` are the backend's (:class:`~SegAssistLib.backends.base.SliceResult`)."""
 
     plane: str
     slice_index: int
@@ -54,6 +55,7 @@ class Keyframe:
     prompt: SlicePrompt | None = None
     locked: bool = False
     score: float = 1.0
+    review_weight: float = 0.0
 
     def signature(self) -> str:
         return hashlib.sha1(np.packbits(self.mask).tobytes() + bytes([self.locked])).hexdigest()
@@ -132,7 +134,8 @@ class SegmentationEngine:
             )
         result = self._session(plane).add_prompt(slice_index, prompt, self._object_id(segment_id))
         self._keyframes.setdefault(segment_id, {}).setdefault(plane, {})[slice_index] = Keyframe(
-            plane, slice_index, np.asarray(result.mask, dtype=bool), prompt, False, float(result.score)
+            plane, slice_index, np.asarray(result.mask, dtype=bool), prompt, False, float(result.score),
+            float(result.review_weight),
         )
         return np.asarray(result.mask, dtype=bool)
 
@@ -237,7 +240,8 @@ class SegmentationEngine:
                 box = mask_box(kf.mask)
                 patch = Patch(box, kf.mask[box.slices].astype(np.float32)) if box else None
                 area = float(kf.mask.sum())
-                out[kf.slice_index] = (patch, SliceInfo("locked" if kf.locked else "keyframe", kf.score, supported=area))
+                out[kf.slice_index] = (patch, SliceInfo("locked" if kf.locked else "keyframe", kf.score, supported=area,
+                                                        review_weight=kf.review_weight))
             slices[plane] = dict(sorted(out.items()))
         return self._assemble(segment_id, slices, stops)
 

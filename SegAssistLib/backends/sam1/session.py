@@ -160,7 +160,7 @@ class Sam1Session(BackendSession):
         mask, score = self.segment_slice(n, merged)
         self._prompts.setdefault(object_id, {})[n] = merged
         self._masks.setdefault(object_id, {})[n] = mask
-        return SliceResult(n, mask, score, object_id)
+        return SliceResult(n, mask, score, object_id, self.backend.review_weight)
 
     def clear_object(self, object_id: int) -> None:
         self._prompts.pop(object_id, None)
@@ -222,7 +222,7 @@ class Sam1Session(BackendSession):
                         if area < max(self.min_pixels, self.min_shrink * prev.sum()) or area > self.max_growth * prev.sum():
                             break
                         emitted += 1
-                        yield SliceResult(n, mask, score, obj)
+                        yield SliceResult(n, mask, score, obj, self.backend.review_weight)
                         prev, n = mask, n + step
 
 
