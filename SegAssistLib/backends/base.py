@@ -88,7 +88,8 @@ class Backend(ABC):
     #: In [0, 1]: how much this backend's score counts, against the written contour's edge agreement, in the
     #: review risk of a slice it was prompted on (:func:`SegAssistLib.engine.result.slice_risk`). 0 unless
     #: measured to help on the development set's tuning half (docs/BENCHMARKS.md): a score that does not
-    #: rank slices by Dice would only push good slices up the queue.
+    #: rank slices by Dice would only push good slices up the queue. Sessions put it on every
+    #: :class:`SliceResult` they return, so it survives routing by ``auto``.
     review_weight: float = 0.0
 
     @abstractmethod

@@ -162,4 +162,3 @@ def test_a_backends_score_counts_on_its_prompted_slices_as_far_as_its_review_wei
     assert risk("keyframe", 0.2, 0.5) == pytest.approx(0.5 * 0.2 + 0.5 * 0.8)
     assert risk("keyframe", 0.2, 0.0) == risk("keyframe", 0.95, 0.0) == pytest.approx(0.2)
     assert risk("between", 0.2, 0.5) == risk("between", 0.95, 0.5) == pytest.approx(0.2)
-
