@@ -23,6 +23,7 @@ from SegAssistLib.backends.base import Backend, BackendSession
 from SegAssistLib.core.contour_evidence import edge_agreement
 from SegAssistLib.core.planes import PLANES, PlaneView, check_plane
 from SegAssistLib.core.prompts import SlicePrompt, slice_prompt_from_ras
+from SegAssistLib.core.tissue_evidence import tissue_model, tissue_support
 from SegAssistLib.core.volume import Volume
 from SegAssistLib.engine import guards
 from SegAssistLib.engine.crop import Patch, Region, array_box, mask_box
@@ -288,25 +289,37 @@ class SegmentationEngine:
                 region.write_patch(full, mask, kf.slice_index, kf.mask[box.slices], box)
         full_mask = region.expand(mask, False)
         flags = {p: {n: info.flags for n, (_, info) in per.items() if info.flags} for p, per in slices.items()}
-        info = self._with_edges(region, mask, slices)
+        info = self._with_evidence(segment_id, region, mask, slices)
         return EngineResult(full_mask, region, fused, disagreement, plane_prob, flags, info, supported, stops)
 
-    def _with_edges(self, region: Region, mask: np.ndarray,
-                    slices: dict[str, dict[int, SliceOut]]) -> dict[str, dict[int, SliceInfo]]:
-        """Each computed slice's facts with ``edge`` set: how well the contour written there follows the
-        image (None where nothing was written). Copies: the cached gaps' facts stay as computed."""
+    def _with_evidence(self, segment_id: str, region: Region, mask: np.ndarray,
+                       slices: dict[str, dict[int, SliceOut]]) -> dict[str, dict[int, SliceInfo]]:
+        """Each computed slice's facts with what the image says about what was written there: ``edge``, how
+        well its contour follows the image, and (between two keyframes) ``tissue``, how much of it looks like
+        the tissue under those keyframes. None where nothing was written. Copies: the cached gaps' facts
+        stay as computed."""
         out: dict[str, dict[int, SliceInfo]] = {}
         for plane, per in slices.items():
             full, crop = self._views[plane], region.view(plane)
             n0, n1 = region.normal_range(full)
+            keys = {kf.slice_index: kf.mask for kf in self.keyframes(segment_id, plane)}
+            order = sorted(keys)
+            models: dict[tuple[int, int], tuple[float, float] | None] = {}
             out[plane] = {}
             for n, (_, info) in per.items():
-                edge = None
+                edge = tissue = None
                 if n0 <= n < n1:
                     written = np.asarray(crop.slice(n - n0, mask), bool)
                     if written.any():
-                        edge = edge_agreement(crop.slice(n - n0), written, crop.pixel_spacing)
-                out[plane][n] = replace(info, edge=edge)
+                        image = crop.slice(n - n0)
+                        edge = edge_agreement(image, written, crop.pixel_spacing)
+                        if info.kind == "between":
+                            a = max(k for k in order if k < n)
+                            b = min(k for k in order if k > n)
+                            if (a, b) not in models:
+                                models[(a, b)] = tissue_model([full.slice(a), full.slice(b)], [keys[a], keys[b]])
+                            tissue = tissue_support(image, written, models[(a, b)])
+                out[plane][n] = replace(info, edge=edge, tissue=tissue)
         return out
 
     def _plan(self, segment_id: str, plane: str) -> dict[tuple, range]:

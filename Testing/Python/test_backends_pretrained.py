@@ -157,8 +157,9 @@ def test_propagation_from_one_box_follows_the_lesion_and_stops_at_its_end(lung2,
 def test_mobilesam_keyframes_carry_their_predicted_iou_into_the_review(brain1, mobilesam, litemedsam):
     """Real MobileSAM weights on pyradiomics brain1 (MR): boxes on the lesion's first and last slice, through
     the engine. The prompted slices' risk weighs the model's predicted IoU half and half with the written
-    contour's edges; the slices between do not. The classical backend's prompted slices keep a score that
-    does not move the risk (measured not to rank slices, docs/BENCHMARKS.md)."""
+    contour's edges; the slices between do not (there the tissue figure counts, as for every backend). The
+    classical backend's prompted slices keep a score that does not move the risk (measured not to rank
+    slices, docs/BENCHMARKS.md)."""
     from SegAssistLib.engine import SegmentationEngine
     from SegAssistLib.engine.result import slice_risk
 
@@ -184,5 +185,6 @@ def test_mobilesam_keyframes_carry_their_predicted_iou_into_the_review(brain1, m
             if k in keys and weight:
                 assert 0.0 < i.score <= 1.0
                 assert slice_risk(i)[0] == pytest.approx(0.5 * edge_only + 0.5 * (1.0 - i.score))
-            else:
-                assert slice_risk(i)[0] == pytest.approx(edge_only)
+            else:  # no score counts; between keyframes, what is not the keyframes' tissue does
+                foreign = 1.0 - i.tissue if i.tissue is not None else 0.0
+                assert slice_risk(i)[0] == pytest.approx(max(edge_only, foreign))

@@ -50,23 +50,27 @@ def test_review_queue_puts_the_broken_slices_first(lesion):
         eng.set_keyframe_mask("lesion", "axial", n, view.slice(n, gt))
     result = eng.run("lesion")
     queue = result.review_queue
-    # Overruled (flagged) is a reason, not a rank: the two slices come first because what the engine wrote
-    # there instead of the flood (the interpolation between the keyframes) follows the image's edges least.
-    assert {(i.plane, i.slice_index) for i in queue[:2]} == {("axial", n) for n in broken}
-    assert all("band" in " ".join(i.reasons) for i in queue[:2])
-    # The backend said 0.9 on every slice; the engine's confidence is that of what it wrote, lowest on the
-    # two overruled slices, and the queue's order.
+    # Overruled (flagged) is a reason, not a rank: the two slices come among the first three because what
+    # the engine wrote there instead of the flood (the interpolation between the keyframes) follows the
+    # image's edges least (slice occ[-3]) or looks least like the keyframes' tissue (occ[2]). The third is a
+    # good slice next to occ[2], where the nodule's partial-volume margin is less like the keyframes' tissue.
+    first = [i.slice_index for i in queue[:3]]
+    assert broken <= set(first), first
+    assert all("band" in " ".join(i.reasons) for i in queue if i.slice_index in broken)
+    # The backend said 0.9 on every slice; the engine's confidence is that of what it wrote, low on the two
+    # overruled slices, and the queue's order.
     conf = result.confidence["axial"]
-    assert set(sorted(conf, key=conf.get)[:2]) == broken
+    assert broken <= set(sorted(conf, key=conf.get)[:3])
     assert all(conf[i.slice_index] == pytest.approx(1.0 - i.risk) == pytest.approx(i.confidence) for i in queue)
     risks = [i.risk for i in queue]
     assert risks == sorted(risks, reverse=True)
     # Hand-drawn keyframes are exact: they come last; every computed slice is in the queue once.
     assert {i.slice_index for i in queue[-3:]} == set(keys)
     assert sorted(i.slice_index for i in queue) == list(range(keys[0], keys[-1] + 1))
-    # The good slices between keyframes are less risky than the broken ones but not all alike.
-    middle = [i.risk for i in queue[2:-3]]
-    assert max(middle) < min(risks[:2]) and len(set(np.round(middle, 6))) > 1
+    # The good slices between keyframes are not all alike, and most are less risky than the broken ones.
+    good = [i.risk for i in queue[:-3] if i.slice_index not in broken]
+    assert sorted(good)[-2] < min(i.risk for i in queue if i.slice_index in broken)
+    assert len(set(np.round(good, 6))) > 1
     summary = json.loads(json.dumps(result.qc_summary(top=5)))
     assert [f["slice"] for f in summary["flagged"]] == sorted(broken)
     assert [q["slice"] for q in summary["review_queue"][:2]] == [queue[0].slice_index, queue[1].slice_index]
@@ -130,7 +134,7 @@ def test_edge_agreement_prefers_the_true_outline(lung2):
 def test_review_queue_puts_worse_slices_first_on_real_clicks(sid):
     """One click on every 3rd slice of a real kidney (TotalSegmentator's test CT / MR, model-made labels):
     the queue's first quarter has clearly lower Dice than its last quarter. (Across the development set's
-    held-out half the queue's order correlates with slice Dice at 0.30 within a segment, docs/BENCHMARKS.md;
+    held-out half the queue's order correlates with slice Dice at 0.33 within a segment, docs/BENCHMARKS.md;
     these two kidneys are cases where it works well, kept as a guard of the mechanism.)"""
     from SegAssistLib.core.prompts import SlicePrompt
     from SegAssistLib.evaluation import simulated_user as su
@@ -162,3 +166,45 @@ def test_a_backends_score_counts_on_its_prompted_slices_as_far_as_its_review_wei
     assert risk("keyframe", 0.2, 0.5) == pytest.approx(0.5 * 0.2 + 0.5 * 0.8)
     assert risk("keyframe", 0.2, 0.0) == risk("keyframe", 0.95, 0.0) == pytest.approx(0.2)
     assert risk("between", 0.2, 0.5) == risk("between", 0.95, 0.5) == pytest.approx(0.2)
+
+
+def test_a_slice_between_keyframes_that_is_not_their_tissue_is_as_risky_as_it_is_foreign():
+    """Between keyframes the risk is the larger of ``1 - edge`` and ``1 - tissue`` (the fraction of the
+    written region that does not look like the keyframes' tissue); prompted slices have no tissue figure."""
+    from SegAssistLib.engine.result import SliceInfo, slice_risk
+
+    risk, reasons = slice_risk(SliceInfo("between", 0.9, edge=0.8, tissue=0.3))
+    assert risk == pytest.approx(0.7) and any("keyframes' tissue" in r for r in reasons)
+    risk, reasons = slice_risk(SliceInfo("between", 0.9, edge=0.8, tissue=0.95))
+    assert risk == pytest.approx(0.2) and not any("tissue" in r for r in reasons)
+    assert slice_risk(SliceInfo("between", 0.9, edge=0.8))[0] == pytest.approx(0.2)
+
+
+def test_keyframes_on_two_pieces_put_the_tissue_between_them_first_in_the_queue():
+    """TotalSegmentator's intervertebral discs (its test MR, model-made labels) are one structure in several
+    pieces: with one click on every 3rd slice holding them, neighbouring keyframes lie on neighbouring discs
+    and the engine interpolates through the vertebra between them (4.3x the discs' volume, docs/BENCHMARKS.md).
+    Those contours can follow the bone's edges; their pixels are not the discs' tissue, so the queue puts
+    the slices written over bone first and says why. The masks are not changed: erasing such slices lost
+    Dice on the held-out half of the development set."""
+    from SegAssistLib.core.prompts import SlicePrompt
+    from SegAssistLib.evaluation import simulated_user as su
+
+    image, gt = {s.id: s for s in devset.structures()}["ts_mr/intervertebral_discs"].load()
+    eng = SegmentationEngine(image, "classical")
+    view = eng.view("axial")
+    for n in su.keyframes(view, gt, 3):
+        eng.add_prompt("d", "axial", n, SlicePrompt(points=[list(su.first_click(view.slice(n, gt)))], labels=[1]))
+    result = eng.run("d")
+    queue = result.review_queue
+    over_bone = {i.slice_index for i in queue
+                 if view.slice(i.slice_index, result.mask).any() and not view.slice(i.slice_index, gt).any()}
+    assert len(over_bone) >= 5, over_bone
+    first = queue[:len(over_bone)]
+    # All but at most one of the first len(over_bone) slices are the ones written over bone ...
+    assert sum(i.slice_index in over_bone for i in first) >= len(over_bone) - 1, [i.slice_index for i in first]
+    # ... and the reasons say why.
+    assert sum("keyframes' tissue" in " ".join(i.reasons) for i in first) >= len(over_bone) - 1
+    # Every slice written over bone is riskier than every prompted slice.
+    prompted = [i.risk for i in queue if result.slice_info["axial"][i.slice_index].kind == "keyframe"]
+    assert min(i.risk for i in queue if i.slice_index in over_bone) > max(prompted)
