@@ -21,7 +21,11 @@ for full in $VERSIONS; do
     base="$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")/versions/$full/bin/python"
     "$base" -m venv "$venv"
   fi
-  "$venv/bin/python" -m pip install -q "numpy>=1.24" "scipy>=1.10" "SimpleITK>=2.3" "pydicom>=2.4" "tqdm>=4.60" \
+  # On 3.9: NumPy 1.x, as pyproject's `formats` extra says (highdicom 0.22, the last for 3.9, calls np.float_,
+  # gone in NumPy 2; Slicer 5.8's Python 3.9 ships NumPy 1.26 too).
+  numpy_spec="numpy>=1.24"
+  if [ "$short" = "3.9" ]; then numpy_spec="numpy>=1.24,<2"; fi
+  "$venv/bin/python" -m pip install -q "$numpy_spec" "scipy>=1.10" "SimpleITK>=2.3" "pydicom>=2.4" "tqdm>=4.60" \
     "scikit-image>=0.21" "threadpoolctl>=3.1" "highdicom>=0.22" "slicerio>=1.1" "pycocotools>=2.0.7" "pillow>=10.1" \
     "tifffile>=2023.1" "matplotlib>=3.7" "defusedxml>=0.7" "pytest>=7" "pydicom-data>=1.0" 2>&1 \
     | { grep -v "is ignored: it is neither" || true; }
