@@ -67,6 +67,30 @@ def interpolate_patch(view: PlaneView, a: int, b: int, mask_a: np.ndarray, mask_
             for n in range(a + 1, b)}
 
 
+def fill_from_neighbours(view: PlaneView, n: int, mask: np.ndarray, a: int, mask_a: np.ndarray, b: int,
+                         mask_b: np.ndarray, box_prompt: tuple[float, float, float, float] | None,
+                         method: str | None) -> np.ndarray | None:
+    """Keyframe ``n``'s mask with the shape interpolation of keyframes ``a < n < b`` added (within the
+    user's box, when the prompt had one), as :func:`guards.keyframe_shrunk` asks for; None when the
+    keyframe's mask lies mostly outside that interpolation (:func:`guards.same_object`): then the
+    neighbours interpolate through something else (keyframes on different pieces of one structure)."""
+    tight = mask_box(mask_a | mask_b)
+    if tight is None:
+        return None
+    box = tight.grow(1, 1, view.slice_shape)
+    shape = np.zeros(view.slice_shape, dtype=bool)
+    shape[box.slices] = interpolate_patch(view, a, b, mask_a, mask_b, box, method)[n]
+    mask = np.asarray(mask, dtype=bool)
+    if not guards.same_object(mask, shape):
+        return None
+    if box_prompt is not None:
+        r0, c0, r1, c1 = box_prompt
+        inside = np.zeros_like(shape)
+        inside[max(0, int(np.floor(r0))):int(np.ceil(r1)) + 1, max(0, int(np.floor(c0))):int(np.ceil(c1)) + 1] = True
+        shape &= inside
+    return mask | shape
+
+
 def between(view: PlaneView, a: int, b: int, mask_a: np.ndarray, mask_b: np.ndarray, fwd: dict, bwd: dict,
             method: str | None, tick: Callable[[], None]) -> dict[int, SliceOut]:
     """The slices strictly between keyframes ``a`` and ``b``, guarded (see the module doc).

@@ -11,6 +11,11 @@ surroundings. The engine does not trust it further than the keyframes the user p
   two keyframes (:func:`band`): a slice whose backend mask leaves it (or is much larger than the keyframes
   support) is replaced by the interpolation and flagged (:func:`check_between`); whatever is written is
   clipped to the band, so nothing outside it is ever written.
+* **A keyframe far smaller than both its neighbours** (:func:`keyframe_shrunk`) is a prompt the backend
+  under-answered (a click whose region stopped at the first texture edge): when it lies inside the
+  interpolation of the neighbouring keyframes (:func:`same_object`), that interpolation is added to it and
+  the slice is flagged, so one such slice does not pinch the shape between three keyframes. A hand-drawn
+  slice is never changed.
 * **A size bound implied by the keyframes**: every slice's area is bounded by ``AREA_FACTOR`` times the
   area the keyframes support there, so the 3D result cannot be an order of magnitude larger than the
   object the prompts describe (:func:`size_bound` states the bound for the whole result).
@@ -42,6 +47,12 @@ EXTRAP_MIN_SCORE = 0.5
 #: Reasons a slice is flagged or extrapolation stopped (keys of ``EngineResult.flags`` values).
 LEAVES_BAND = "left the band the keyframes allow; replaced by the interpolation"
 TOO_LARGE = "larger than the keyframes support; replaced by the interpolation"
+SHRUNK = "far smaller than both neighbouring keyframes; their interpolation was added"
+#: A prompted keyframe whose area is under 1/SHRUNK_FACTOR of both neighbouring keyframes' is filled from them
+#: (0 = off) ...
+SHRUNK_FACTOR = 2.0
+#: ... when at least this fraction of it lies inside their interpolation (it is the same object, cut short).
+SAME_OBJECT_INSIDE = 0.5
 
 
 def band_radius_mm(distance_slices: int, slice_spacing: float, keyframe_radius_mm: float) -> float:
@@ -78,6 +89,19 @@ def check_between(mask2d: np.ndarray, band2d: np.ndarray, supported_area: float,
     if area > AREA_FACTOR * max(supported_area, 1.0):
         flags.append(TOO_LARGE)
     return flags
+
+
+def keyframe_shrunk(area: float, previous_area: float, next_area: float) -> bool:
+    """Whether a prompted keyframe is far smaller than both keyframes around it (see the module doc)."""
+    if SHRUNK_FACTOR <= 0 or previous_area <= 0 or next_area <= 0:
+        return False
+    return SHRUNK_FACTOR * area < min(previous_area, next_area)
+
+
+def same_object(keyframe2d: np.ndarray, interpolation2d: np.ndarray) -> bool:
+    """Whether a keyframe's mask lies mostly inside the interpolation of its neighbouring keyframes."""
+    area = int(np.count_nonzero(keyframe2d))
+    return area > 0 and np.count_nonzero(keyframe2d & interpolation2d) >= SAME_OBJECT_INSIDE * area
 
 
 def extrapolation_area_limit(last_area: float, previous_area: float | None) -> float:

@@ -28,7 +28,7 @@ from SegAssistLib.core.volume import Volume
 from SegAssistLib.engine import guards
 from SegAssistLib.engine.crop import Patch, Region, array_box, mask_box
 from SegAssistLib.engine.fusion import RULES as FUSION_RULES, check_rule as check_fusion_rule, enforce_size_bound, fuse
-from SegAssistLib.engine.gaps import SliceOut, between, extrapolate
+from SegAssistLib.engine.gaps import SliceOut, between, extrapolate, fill_from_neighbours
 from SegAssistLib.engine.result import EngineResult, SliceInfo
 from SegAssistLib.errors import Cancelled, PromptError  # noqa: F401  (Cancelled is re-exported)
 
@@ -211,7 +211,8 @@ class SegmentationEngine:
         stop = should_stop or (lambda: False)
         if stop():
             raise Cancelled("Propagation cancelled; the segmentation was left as it was.")
-        plans = {p: self._plan(segment_id, p) for p in planes}
+        checked = {p: self._checked_keyframes(segment_id, p) for p in planes}
+        plans = {p: self._plan(segment_id, p, checked[p][0]) for p in planes}
         total = sum(len(gap) for work in plans.values() for gap in work.values()) or 1
         done = 0
 
@@ -230,19 +231,20 @@ class SegmentationEngine:
             for key, gap in plans[plane].items():
                 cached = self._gap_cache.get(key)
                 if cached is None:
-                    cached = self._gap_cache[key] = self._compute_gap(segment_id, plane, key, tick, stop)
+                    cached = self._gap_cache[key] = self._compute_gap(segment_id, plane, checked[plane][0], key, tick, stop)
                 else:
                     for _ in range(len(gap)):
                         tick()
                 out.update(cached[0])
                 if cached[1]:
                     stops.setdefault(plane, []).append(cached[1])
-            for kf in self.keyframes(segment_id, plane):
+            kfs, kf_flags = checked[plane]
+            for n, kf in kfs.items():
                 box = mask_box(kf.mask)
                 patch = Patch(box, kf.mask[box.slices].astype(np.float32)) if box else None
                 area = float(kf.mask.sum())
-                out[kf.slice_index] = (patch, SliceInfo("locked" if kf.locked else "keyframe", kf.score, supported=area,
-                                                        review_weight=kf.review_weight))
+                out[n] = (patch, SliceInfo("locked" if kf.locked else "keyframe", kf.score, flags=list(kf_flags.get(n, [])),
+                                           supported=area, review_weight=kf.review_weight))
             slices[plane] = dict(sorted(out.items()))
         return self._assemble(segment_id, slices, stops)
 
@@ -322,10 +324,31 @@ class SegmentationEngine:
                 out[plane][n] = replace(info, edge=edge, tissue=tissue)
         return out
 
-    def _plan(self, segment_id: str, plane: str) -> dict[tuple, range]:
-        """Gaps to fill for one plane, keyed by everything their result depends on. The ends beyond the
-        outermost keyframes are gaps only when extrapolation is asked for."""
-        kfs = self._keyframes[segment_id][plane]
+    def _checked_keyframes(self, segment_id: str, plane: str) -> tuple[dict[int, Keyframe], dict[int, list[str]]]:
+        """The plane's keyframes as propagation uses them, and why any was changed: a prompted keyframe far
+        smaller than both neighbouring keyframes gets their interpolation added (:func:`guards.keyframe_shrunk`).
+        The user's keyframes themselves stay as the backend answered."""
+        kfs = dict(sorted(self._keyframes[segment_id][plane].items()))
+        keys = list(kfs)
+        view = self._views[plane]
+        out, flags = dict(kfs), {}
+        for a, n, b in zip(keys[:-2], keys[1:-1], keys[2:]):
+            kf = kfs[n]
+            if kf.locked or not guards.keyframe_shrunk(float(kf.mask.sum()), float(kfs[a].mask.sum()),
+                                                       float(kfs[b].mask.sum())):
+                continue
+            box = kf.prompt.box if kf.prompt is not None else None
+            filled = fill_from_neighbours(view, n, kf.mask, a, kfs[a].mask, b, kfs[b].mask, box,
+                                          self.interpolation_method)
+            if filled is not None:
+                out[n] = replace(kf, mask=filled)
+                flags[n] = [guards.SHRUNK]
+        return out, flags
+
+    def _plan(self, segment_id: str, plane: str, kfs: dict[int, Keyframe]) -> dict[tuple, range]:
+        """Gaps to fill for one plane (``kfs``: its keyframes as :meth:`_checked_keyframes` gives them),
+        keyed by everything their result depends on. The ends beyond the outermost keyframes are gaps only
+        when extrapolation is asked for."""
         keys = sorted(kfs)
         view = self._views[plane]
         sig = {n: kfs[n].signature() for n in keys}
@@ -360,9 +383,9 @@ class SegmentationEngine:
                 out.append((res.slice_index, np.asarray(res.mask, dtype=bool), float(res.score)))
         return out
 
-    def _compute_gap(self, segment_id: str, plane: str, key: tuple, tick, stop) -> tuple[dict[int, SliceOut], str]:
+    def _compute_gap(self, segment_id: str, plane: str, kfs: dict[int, Keyframe], key: tuple, tick,
+                     stop) -> tuple[dict[int, SliceOut], str]:
         view = self._views[plane]
-        kfs = self._keyframes[segment_id][plane]
         if len(key) == 7:  # beyond the first (step -1) or last (+1) keyframe: extrapolation
             _, _, end, step, _, _, limit = key
             keys = sorted(kfs)
