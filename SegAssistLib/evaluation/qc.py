@@ -81,7 +81,7 @@ def confidence_plot(
         bad = [x for x in (flagged or {}).get(plane, []) if x in per_slice]
         if bad:
             ax.plot(bad, [per_slice[x] for x in bad], ls="none", marker="x", ms=8, color="red",
-                    label=f"{plane}: overruled (left the keyframes' band), interpolated")
+                    label=f"{plane}: overruled by the engine's guards (left the keyframes' band, or filled from them)")
     for rank, (plane, n) in enumerate(review_first or [], start=1):
         y = confidence.get(plane, {}).get(n)
         if y is not None:
