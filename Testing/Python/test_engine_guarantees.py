@@ -8,13 +8,21 @@ the label, the engine, the interpolation.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from SegAssistLib.core.prompts import SlicePrompt
 from SegAssistLib.engine import SegmentationEngine, guards
+from SegAssistLib.evaluation import simulated_user as su
 from SegAssistLib.evaluation.metrics import dice
 from scripted_backend import ScriptedBackend
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Benchmarks"))
+import devset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -152,15 +160,6 @@ def test_a_slice_drawn_empty_ends_the_object(lesion):
 def _kidney_clicks(shrunk_factor, monkeypatch):
     """One centre click on every 3rd axial slice of TotalSegmentator's test-CT right kidney (model-made
     labels), as the benchmark's simulated user places them; the engine's result."""
-    import sys
-    from pathlib import Path
-
-    from SegAssistLib.core.prompts import SlicePrompt
-    from SegAssistLib.evaluation import simulated_user as su
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Benchmarks"))
-    import devset
-
     monkeypatch.setattr(guards, "SHRUNK_FACTOR", shrunk_factor)
     image, gt = {s.id: s for s in devset.structures()}["ts_ct/kidney_right"].load()
     eng = SegmentationEngine(image, "classical")
