@@ -26,6 +26,7 @@ from scipy import ndimage
 from SegAssistLib.backends.base import (
     Backend, BackendSession, Direction, SliceResult, check_direction,
 )
+from SegAssistLib.backends.classical.boundary import snap_boundary
 from SegAssistLib.backends.classical.confidence import slice_confidence
 from SegAssistLib.backends.classical.methods import BACKGROUND, OBJECT, UNKNOWN, SeededMethod, get_method
 from SegAssistLib.backends.classical.seeds import SeedOptions, build_seeds, keep_prompted_components
@@ -69,6 +70,7 @@ class ClassicalSession(BackendSession):
         self.max_growth = 1.1  # beyond the keyframes a slice's mask may be at most this much larger
         self._prompts: dict[int, dict[int, SlicePrompt]] = {}  # object -> slice -> accumulated prompt
         self._masks: dict[int, dict[int, np.ndarray]] = {}  # object -> slice -> 2D mask
+        self._floods: dict[int, dict[int, np.ndarray | None]] = {}  # ... the same before the boundary snap
         self._last_roi: tuple[slice, slice] | None = None  # ROI of the last solved slice (for the confidence)
 
     # ---- one slice ------------------------------------------------------------------------------
@@ -78,18 +80,33 @@ class ClassicalSession(BackendSession):
             raise PromptError("No prompt given: place at least one positive point or a box on the slice.")
         prompt.check_inside(self.view.slice_shape)
         merged = _merge(self._prompts.get(object_id, {}).get(n), prompt)
-        mask = self.segment_slice(n, merged)
+        mask, flood = self._segment(n, merged)
         self._prompts.setdefault(object_id, {})[n] = merged
         self._masks.setdefault(object_id, {})[n] = mask
+        self._floods.setdefault(object_id, {})[n] = flood
         score = slice_confidence(self.view.slice(n), mask, self.view.pixel_spacing, roi=self._last_roi)
         return SliceResult(n, mask, score, object_id)
 
     def segment_slice(self, n: int, prompt: SlicePrompt) -> np.ndarray:
         """The mask of slice ``n`` for ``prompt`` alone (no session state is changed)."""
+        return self._segment(n, prompt)[0]
+
+    def _segment(self, n: int, prompt: SlicePrompt) -> tuple[np.ndarray, np.ndarray]:
+        """The mask of slice ``n`` for ``prompt``, and the seeded method's own mask before the boundary snap
+        (the continuation past the keyframes starts from that one: its growth test compares one flood with
+        the next, and a snapped start made it stop at once on the README's lung2 lesion)."""
         image = np.asarray(self.view.slice(n), dtype=np.float32)
         s = build_seeds(image, prompt, self.view.pixel_spacing, self.seed_options)
         self._last_roi = s.roi
-        roi_mask = _solve_limited(self.method, image[s.roi], s.seeds, self.view.pixel_spacing, MAX_SOLVE_PIXELS)
+        flood = _solve_limited(self.method, image[s.roi], s.seeds, self.view.pixel_spacing, MAX_SOLVE_PIXELS)
+        roi_mask = flood
+        if self.seed_options.snap_boundary:
+            # The flood's boundary runs through partial-volume pixels: give them to the nearer tissue.
+            roi_mask = snap_boundary(flood, image[s.roi], keep=s.seeds == OBJECT, exclude=s.seeds == BACKGROUND)
+        return self._finish(roi_mask, s, prompt), (self._finish(flood, s, prompt) if roi_mask is not flood else None)
+
+    def _finish(self, roi_mask: np.ndarray, s, prompt: SlicePrompt) -> np.ndarray:
+        """The prompted parts of a ROI mask, holes filled except where a negative click is, on the whole slice."""
         roi_mask = keep_prompted_components(roi_mask, s.object_points)
         if self.fill_holes:
             # Holes the user did not ask for (negative clicks) are noise: fill the rest.
@@ -106,10 +123,12 @@ class ClassicalSession(BackendSession):
     def clear_object(self, object_id: int) -> None:
         self._prompts.pop(object_id, None)
         self._masks.pop(object_id, None)
+        self._floods.pop(object_id, None)
 
     def close(self) -> None:
         self._prompts.clear()
         self._masks.clear()
+        self._floods.clear()
 
     # ---- 3D ------------------------------------------------------------------------------------
     def propagate(
@@ -151,6 +170,9 @@ class ClassicalSession(BackendSession):
                 if (step == 1 and direction == "backward") or (step == -1 and direction == "forward"):
                     continue
                 prev = inner.get(edge, keyed.get(edge))
+                flood = self._floods.get(obj, {}).get(edge)
+                if flood is not None and edge in keyed and prev is keyed[edge]:
+                    prev = flood  # continue from the seeded method's own mask (see _segment)
                 stats = _object_stats(self.view, {edge: prev})
                 n = edge + step
                 while 0 <= n < self.view.n_slices:
