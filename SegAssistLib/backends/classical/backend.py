@@ -91,10 +91,11 @@ class ClassicalSession(BackendSession):
         """The mask of slice ``n`` for ``prompt`` alone (no session state is changed)."""
         return self._segment(n, prompt)[0]
 
-    def _segment(self, n: int, prompt: SlicePrompt) -> tuple[np.ndarray, np.ndarray]:
+    def _segment(self, n: int, prompt: SlicePrompt) -> tuple[np.ndarray, np.ndarray | None]:
         """The mask of slice ``n`` for ``prompt``, and the seeded method's own mask before the boundary snap
         (the continuation past the keyframes starts from that one: its growth test compares one flood with
-        the next, and a snapped start made it stop at once on the README's lung2 lesion)."""
+        the next, and a snapped start made it stop at once on the README's lung2 lesion); None when the snap
+        is off."""
         image = np.asarray(self.view.slice(n), dtype=np.float32)
         s = build_seeds(image, prompt, self.view.pixel_spacing, self.seed_options)
         self._last_roi = s.roi
