@@ -170,10 +170,10 @@ class ClassicalSession(BackendSession):
             for step, edge in ((1, hi), (-1, lo)):
                 if (step == 1 and direction == "backward") or (step == -1 and direction == "forward"):
                     continue
-                prev = inner.get(edge, keyed.get(edge))
-                flood = self._floods.get(obj, {}).get(edge)
-                if flood is not None and edge in keyed and prev is keyed[edge]:
-                    prev = flood  # continue from the seeded method's own mask (see _segment)
+                # Both ends are keyframes: continue from the seeded method's own mask there (see _segment).
+                prev = self._floods.get(obj, {}).get(edge)
+                if prev is None:
+                    prev = keyed[edge]
                 stats = _object_stats(self.view, {edge: prev})
                 n = edge + step
                 while 0 <= n < self.view.n_slices:
